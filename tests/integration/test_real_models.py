@@ -1,0 +1,104 @@
+"""The bundled models on real recorded speech."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from voice_agent.audio.pcm import rms_dbfs, to_float
+from voice_agent.audio.wav import read_wav
+from voice_agent.bench.runner import Clip, run_clip
+from voice_agent.bench.wer import aggregate_wer, wer
+from voice_agent.config import SessionConfig
+from voice_agent.models import Models
+from voice_agent.stages.asr_whisper import looks_looped
+from voice_agent.stages.base import Message
+
+pytestmark = pytest.mark.models
+
+
+def test_asr_transcribes_real_clips(models: Models, clips: dict[str, Clip]) -> None:
+    pairs = []
+    for clip in clips.values():
+        text = models.asr.transcribe(to_float(read_wav(clip.path)), final=True)
+        assert not looks_looped(text), text
+        pairs.append((clip.transcript, text))
+    total = aggregate_wer(pairs)
+    assert total <= 0.15, pairs
+
+
+def test_asr_gives_nothing_for_silence(models: Models) -> None:
+    assert models.asr.transcribe(np.zeros(16000 * 2, dtype=np.float32), final=True) == ""
+
+
+def test_llm_streams_a_short_reply(models: Models) -> None:
+    msgs = [Message("system", "Answer in one short sentence."), Message("user", "What is the capital of France?")]
+    deltas = list(models.llm.stream(msgs, lambda: False))
+    reply = "".join(deltas).strip()
+    assert len(deltas) > 2 and 2 <= len(reply.split()) <= 60
+    assert not looks_looped(reply)
+
+
+def test_llm_stops_within_a_token_when_cancelled(models: Models) -> None:
+    msgs = [Message("user", "Tell me a long story about a dragon.")]
+    seen = []
+    flag = {"stop": False}
+    for delta in models.llm.stream(msgs, lambda: flag["stop"]):
+        seen.append(delta)
+        if len(seen) == 3:
+            flag["stop"] = True
+    assert len(seen) == 3
+
+
+def test_llm_end_of_turn_tells_finished_from_unfinished(models: Models) -> None:
+    system = Message("system", "You are a helpful voice assistant.")
+    done = models.llm.end_of_turn([system, Message("user", "Tell me a joke.")])
+    not_done = models.llm.end_of_turn([system, Message("user", "I would like to book a table for")])
+    assert done is not None and not_done is not None
+    assert done > 0.05 > 0.01 > not_done
+
+
+def test_tts_speaks(models: Models) -> None:
+    pcm = models.tts.synthesize("Hello! Nice to meet you.")
+    assert models.tts.sample_rate == 22050
+    assert 0.8 < len(pcm) / 22050 < 4.0 and rms_dbfs(pcm) > -35
+
+
+async def test_whole_turn_on_real_speech(models: Models, clips: dict[str, Clip], tmp_path) -> None:
+    clip = clips["clean_cmu_goforward"]
+    out = tmp_path / "reply.wav"
+    rec = await run_clip(models, clip, SessionConfig(), save_to=out)
+    assert wer(clip.transcript, rec["transcript"]) <= 0.25, rec["transcript"]
+    reply = rec["reply"]
+    assert len(reply.split()) >= 2 and not looks_looped(reply), reply
+    assert rec["voice_to_voice_ms"] is not None and not rec["premature"]
+    audio = read_wav(out, rate=22050)
+    assert len(audio) / 22050 > 0.5 and rms_dbfs(audio) > -35
+    marks = rec["breakdown_ms"]
+    for mark in ("vad_end", "endpoint", "asr_final", "llm_first_token", "first_clause", "first_tts_audio"):
+        assert mark in marks, marks
+    assert marks["first_audio_out"] == rec["voice_to_voice_ms"]
+
+
+def test_bench_command_writes_json(tmp_path) -> None:
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent.parent / "data"
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "voice_agent", "bench", "--manifest", str(data / "MANIFEST.tsv"),
+         "--match", "clean_librivox*", "--mode", "both", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"streaming: voice-to-voice p50 [\d.]+ ms", proc.stdout)
+    import json
+
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["turns"] == 1 and summary["voice_to_voice_ms"]["p50"] > 0
+    assert summary["sequential_voice_to_voice_ms"]["p50"] > summary["voice_to_voice_ms"]["p50"]
+    assert 0.0 <= summary["wer"] <= 0.5

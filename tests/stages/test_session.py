@@ -1,0 +1,172 @@
+"""The session wired to fake stages: turns, speculation, cancellation, failures.
+
+Audio is pushed faster than real time: the session dates VAD events by sample
+position, so a second of silence pushed at once counts as a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from tests.fakes import FakeAsr, FakeLlm, FakeTts, RecordingSink, fake_models, quiet, tone
+from voice_agent.config import SessionConfig
+from voice_agent.core.events import State
+from voice_agent.session import Session
+
+
+async def settle(session: Session, until: State = State.LISTENING, timeout: float = 5.0) -> None:
+    """Wait until the session is idle in `until` with no reply in flight."""
+    async with asyncio.timeout(timeout):
+        while not (session.turns.state is until and not session._jobs):  # noqa: SLF001
+            await asyncio.sleep(0.01)
+
+
+async def talk(session: Session, *parts: np.ndarray) -> None:
+    for part in parts:
+        await session.push_audio(part)
+
+
+@pytest.fixture
+def config() -> SessionConfig:
+    return SessionConfig(partial_every_ms=0)
+
+
+async def test_one_turn_produces_tagged_audio_and_events(config: SessionConfig) -> None:
+    sink = RecordingSink()
+    session = Session(fake_models(), sink, config)
+    await session.start()
+    await talk(session, quiet(300), tone(800), quiet(1000))
+    await settle(session)
+    await session.close()
+    assert sink.audio, "no reply audio"
+    assert {turn for _, turn, _ in sink.audio} == {1}
+    finals = sink.of_type("transcript")
+    assert finals and finals[-1]["final"] and finals[-1]["text"] == "hello there."
+    spoken = " ".join(e["text"] for e in sink.of_type("agent_text"))
+    assert spoken == "Hi! Nice to hear from you. How are you doing today?"
+    latency = sink.of_type("latency")[0]
+    assert latency["turn"] == 1 and latency["first_audio_out"] >= latency["asr_final"] >= 0
+    states = [e["state"] for e in sink.of_type("state")]
+    assert states[-3:] == ["thinking", "speaking", "listening"]
+    assert [m.role for m in session.history] == ["user", "assistant"]
+    assert session.history[1].content == spoken
+
+
+async def test_user_going_on_discards_speculative_reply(config: SessionConfig) -> None:
+    llm = FakeLlm(per_token=0.02)
+    asr = FakeAsr(text=lambda n: "so I was thinking," if n < 16000 * 1.5 else "so I was thinking, let's go.")
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm, asr=asr), sink, config)
+    await session.start()
+    await talk(session, quiet(200), tone(700), quiet(400))  # a pause: speculation starts
+    await asyncio.sleep(0.1)  # the speculative LLM is now streaming
+    await talk(session, tone(600), quiet(1000))
+    await settle(session)
+    await session.close()
+    assert {turn for _, turn, _ in sink.audio} == {2}, "audio of the discarded turn leaked"
+    assert llm.stopped_early.is_set(), "the discarded generation kept running"
+    assert llm.prompts[-1][-1].content == "so I was thinking, let's go."
+    assert [m.content for m in session.history if m.role == "user"] == ["so I was thinking, let's go."]
+
+
+async def test_silence_and_wordless_noise_make_no_turn(config: SessionConfig) -> None:
+    asr = FakeAsr(text=lambda n: "")
+    sink = RecordingSink()
+    session = Session(fake_models(asr=asr), sink, config)
+    await session.start()
+    await talk(session, quiet(2000))
+    assert asr.calls == []
+    await talk(session, tone(300), quiet(1500))  # a cough: voiced, but no words
+    await settle(session)
+    await session.close()
+    assert sink.audio == [] and sink.of_type("error") == []
+    assert session.turns.state is State.LISTENING and session.history == []
+
+
+async def test_stage_crash_is_an_error_event_and_next_turn_works(config: SessionConfig) -> None:
+    tts = FakeTts(fail_on={1})
+    sink = RecordingSink()
+    session = Session(fake_models(tts=tts), sink, config)
+    await session.start()
+    await talk(session, quiet(200), tone(600), quiet(1000))
+    await settle(session)
+    errors = sink.of_type("error")
+    assert len(errors) == 1 and errors[0]["code"] == "stage_failed" and "TTS" in errors[0]["message"]
+    await talk(session, tone(600), quiet(1000))
+    await settle(session)
+    await session.close()
+    assert {turn for _, turn, _ in sink.audio} == {2}
+
+
+async def test_llm_failure_is_reported(config: SessionConfig) -> None:
+    sink = RecordingSink()
+    session = Session(fake_models(llm=FakeLlm(fail=True)), sink, config)
+    await session.start()
+    await talk(session, quiet(200), tone(600), quiet(1000))
+    await settle(session)
+    await session.close()
+    assert "LLM" in sink.of_type("error")[0]["message"]
+
+
+async def test_close_mid_reply_leaves_no_task_or_thread(config: SessionConfig) -> None:
+    llm = FakeLlm(reply=" ".join(["word"] * 400), per_token=0.01)
+    session = Session(fake_models(llm=llm), RecordingSink(), config)
+    threads_before = threading.active_count()
+    await session.start()
+    await talk(session, quiet(200), tone(600), quiet(800))
+    async with asyncio.timeout(3):
+        while not session._jobs or not llm.prompts:  # noqa: SLF001
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    await session.close()
+    assert all(t.done() for t in asyncio.all_tasks() if t is not asyncio.current_task())
+    assert llm.stopped_early.wait(1.0) and not llm.finished.is_set()
+    await asyncio.sleep(0.05)
+    assert threading.active_count() <= threads_before + 4  # idle pool threads only
+
+
+async def test_output_is_paced_close_to_playout(config: SessionConfig) -> None:
+    config.max_output_lead_s = 0.3
+    llm = FakeLlm(reply="one two three four five six seven eight nine ten. " * 4, per_token=0.001)
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm), sink, config)
+    await session.start()
+    await talk(session, quiet(200), tone(600), quiet(1000))
+    await settle(session, timeout=10)
+    await session.close()
+    t0 = sink.audio[0][0]
+    sent = 0.0
+    for t, _, n in sink.audio:
+        assert sent - (t - t0) <= 0.3 + 0.1 + 0.05, "ran too far ahead of playout"
+        sent += n / 16000
+    assert sent > 2.0
+
+
+async def test_sequential_mode_answers_after_the_whole_reply(config: SessionConfig) -> None:
+    config.mode = "sequential"
+    llm = FakeLlm()
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm), sink, config)
+    await session.start()
+    await talk(session, quiet(200), tone(600), quiet(1200))
+    await settle(session)
+    await session.close()
+    assert llm.finished.is_set() and sink.audio
+    marks = session.timelines[0].marks
+    assert marks["first_audio_out"] >= marks["first_tts_audio"] >= marks["llm_first_token"]
+
+
+async def test_odd_sized_pushes_are_reframed(config: SessionConfig) -> None:
+    sink = RecordingSink()
+    session = Session(fake_models(), sink, config)
+    await session.start()
+    audio = np.concatenate([quiet(200), tone(700), quiet(1000)])
+    for i in range(0, len(audio), 77):  # not a multiple of the 320-sample frame
+        await session.push_audio(audio[i : i + 77])
+    await settle(session)
+    await session.close()
+    assert session.position == len(audio) // 320 * 320 and sink.audio

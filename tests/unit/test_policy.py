@@ -1,0 +1,44 @@
+"""Endpoint policy: how much silence ends a turn, from the words and p_end."""
+
+from __future__ import annotations
+
+import pytest
+
+from voice_agent.core.policy import EndpointPolicy, completeness
+
+P = EndpointPolicy(complete_ms=450, unknown_ms=600, incomplete_ms=1100, p_end_low=0.01)
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("What time is it?", True),
+        ("Go forward ten meters.", True),
+        ("I want to", False),
+        ("So I was thinking,", False),
+        ("and then um", False),
+        ("Let me see...", False),
+        ("five five", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_completeness_cues(text: str | None, cue: bool | None) -> None:
+    assert completeness(text) is cue
+
+
+@pytest.mark.parametrize(
+    ("text", "p_end", "ms"),
+    [
+        ("What time is it?", None, 450),
+        ("What time is it?", 0.2, 450),
+        ("1.", 0.0, 600),  # punctuated, but the LLM expects more ("one, two, three")
+        ("And so my fellow Americans ask not", 0.0, 1100),
+        ("ten of clubs", 0.05, 600),
+        ("ten of clubs", None, 600),
+        ("I'd like to book a table for", 0.9, 1100),  # a dangling preposition wins
+        (None, None, 600),
+    ],
+)
+def test_silence_needed(text: str | None, p_end: float | None, ms: float) -> None:
+    assert P.silence_needed_ms(text, p_end) == ms

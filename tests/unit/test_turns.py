@@ -1,0 +1,153 @@
+"""TurnManager timelines on a fake clock: events in, actions out, no sleeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from voice_agent.core.events import (
+    BeginUtterance,
+    DiscardReply,
+    DropUtterance,
+    PrepareReply,
+    ReleaseReply,
+    ReplyAudioStarted,
+    ReplyFailed,
+    ReplyFinished,
+    SpeechEnded,
+    SpeechStarted,
+    State,
+    StateChanged,
+    Tick,
+    TranscriptFinal,
+    VoiceBlip,
+)
+from voice_agent.core.policy import EndpointPolicy
+from voice_agent.core.turns import TurnManager
+
+POLICY = EndpointPolicy(complete_ms=400, unknown_ms=600, incomplete_ms=1000)
+
+
+def run(tm: TurnManager, timeline: list) -> list:
+    """Feed events in order; tick at every due deadline before the next event."""
+    out = []
+    for event in timeline:
+        deadline = tm.next_deadline()
+        while deadline is not None and deadline <= event.t:
+            out += [(deadline, a) for a in tm.handle(Tick(deadline))]
+            deadline = tm.next_deadline()
+        out += [(event.t, a) for a in tm.handle(event)]
+    return out
+
+
+def kinds(actions: list) -> list:
+    return [a for _, a in actions if not isinstance(a, StateChanged)]
+
+
+def test_complete_sentence_released_after_short_silence() -> None:
+    tm = TurnManager(POLICY)
+    acts = run(tm, [
+        SpeechStarted(0.50),
+        SpeechEnded(2.00),
+        TranscriptFinal(2.15, 1, "What time is it?"),
+        Tick(5.0),
+    ])  # fmt: skip
+    assert kinds(acts) == [BeginUtterance(0.50), PrepareReply(1), ReleaseReply(1, 2.40)]
+    assert tm.state is State.THINKING
+
+
+def test_release_waits_for_transcript_when_asr_is_slow() -> None:
+    tm = TurnManager(POLICY)
+    acts = run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), Tick(2.0), TranscriptFinal(2.5, 1, "Hello there.")])
+    # the deadline passed while transcribing: release the moment the text arrives
+    assert kinds(acts)[-1] == ReleaseReply(1, 2.5)
+
+
+def test_trailing_conjunction_waits_longer() -> None:
+    tm = TurnManager(POLICY)
+    acts = run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.1, 1, "I want to go and"), Tick(1.9)])
+    assert ReleaseReply(1, 1.9) not in kinds(acts)
+    assert tm.next_deadline() == pytest.approx(2.0)
+    assert ReleaseReply(1, 2.0) in kinds(run(tm, [Tick(2.0)]))
+
+
+def test_user_goes_on_after_pause_discards_speculation() -> None:
+    tm = TurnManager(POLICY)
+    acts = run(tm, [
+        SpeechStarted(0.0),
+        SpeechEnded(1.0),  # pause: speculate turn 1
+        TranscriptFinal(1.1, 1, "So I was thinking,"),
+        SpeechStarted(1.6),  # inside the 1.0 s an unfinished clause earns
+        SpeechEnded(3.0),  # real end: turn 2
+        TranscriptFinal(3.1, 2, "So I was thinking, let's go."),
+        Tick(4.0),
+    ])  # fmt: skip
+    assert kinds(acts) == [
+        BeginUtterance(0.0), PrepareReply(1), DiscardReply(1), PrepareReply(2), ReleaseReply(2, 3.4),
+    ]  # fmt: skip
+
+
+def test_voice_blip_restarts_silence_count() -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.05, 1, "Right.")])
+    assert tm.next_deadline() == pytest.approx(1.4)
+    tm.handle(VoiceBlip(1.3))  # a voiced frame too short to be speech yet
+    assert tm.next_deadline() == pytest.approx(1.7)
+
+
+def test_empty_transcript_is_no_turn() -> None:
+    tm = TurnManager(POLICY)
+    acts = run(tm, [SpeechStarted(0.0), SpeechEnded(0.3), TranscriptFinal(0.4, 1, "  ")])
+    assert kinds(acts) == [BeginUtterance(0.0), PrepareReply(1), DiscardReply(1), DropUtterance()]
+    assert tm.state is State.LISTENING
+
+
+def test_full_turn_cycle_back_to_listening() -> None:
+    tm = TurnManager(POLICY)
+    acts = run(tm, [
+        SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.1, 1, "Hi."),
+        ReplyAudioStarted(1.5, 1), ReplyFinished(3.0, 1),
+    ])  # fmt: skip
+    states = [a.state for _, a in acts if isinstance(a, StateChanged)]
+    assert states == [State.USER_SPEAKING, State.ENDPOINTING, State.THINKING, State.SPEAKING, State.LISTENING]
+
+
+def test_stale_turn_events_are_ignored() -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), SpeechStarted(1.2), SpeechEnded(2.0)])
+    assert tm.turn == 2
+    assert tm.handle(TranscriptFinal(2.1, 1, "old words.")) == []  # turn 1 was discarded
+    assert tm.handle(ReplyFinished(2.2, 1)) == []
+    assert tm.state is State.ENDPOINTING
+
+
+def test_speech_during_reply_starts_next_utterance_when_reply_ends() -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.1, 1, "Hi."), ReplyAudioStarted(1.5, 1)])
+    assert tm.handle(SpeechStarted(2.0)) == []  # no barge-in yet: remembered only
+    acts = tm.handle(ReplyFinished(3.0, 1))
+    assert BeginUtterance(3.0) in acts and tm.state is State.USER_SPEAKING
+
+
+def test_failed_reply_returns_to_listening() -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.1, 1, "Hi."), ReplyFailed(1.6, 1, "tts died")])
+    assert tm.state is State.LISTENING
+
+
+def test_failure_while_preparing_drops_the_turn() -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0)])
+    acts = tm.handle(ReplyFailed(1.1, 1, "asr crashed"))
+    assert DropUtterance() in acts and tm.state is State.LISTENING and tm.next_deadline() is None
+
+
+def test_sequential_mode_prepares_only_at_endpoint() -> None:
+    tm = TurnManager(EndpointPolicy(unknown_ms=500, speculative=False))
+    acts = run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), SpeechStarted(1.2), SpeechEnded(2.0), Tick(3.0)])
+    assert kinds(acts) == [BeginUtterance(0.0), PrepareReply(1), ReleaseReply(1, 2.5)]
+
+
+def test_no_deadline_while_waiting_for_speculative_transcript() -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0)])
+    assert tm.next_deadline() is None  # the transcript decides; no busy ticking

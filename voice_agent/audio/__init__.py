@@ -1,0 +1,1 @@
+"""PCM frames, resampling and WAV I/O."""

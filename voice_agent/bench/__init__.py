@@ -1,0 +1,1 @@
+"""The latency benchmark: recorded speech fed in real time, per-turn breakdowns."""

@@ -1,0 +1,42 @@
+"""Configuration: model paths, prompts and timing, with the bundled defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core.policy import EndpointPolicy
+from .core.vadgate import GateConfig
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Sam, a warm and curious person having a casual voice conversation. "
+    "Answer in one or two short spoken sentences, the way people talk. "
+    "Never use lists, markdown, emoji or stage directions."
+)
+
+
+@dataclass
+class ModelConfig:
+    """Which model files to load (None: the bundled default)."""
+
+    asr_model: Path | None = None  # CTranslate2 Whisper directory
+    llm_model: Path | None = None  # GGUF file
+    voice: Path | None = None  # Piper .onnx (with .onnx.json beside it)
+    threads: int = 2
+    llm_max_tokens: int = 48
+
+
+@dataclass
+class SessionConfig:
+    """Per-conversation behaviour."""
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    mode: str = "streaming"  # or "sequential": the naive baseline for the benchmark
+    policy: EndpointPolicy = field(default_factory=EndpointPolicy)
+    gate: GateConfig = field(default_factory=GateConfig)
+    vad_aggressiveness: int = 2
+    preroll_ms: int = 240  # audio kept before the VAD's speech start
+    partial_every_ms: int = 300  # new speech between partial transcripts (0: none)
+    max_output_lead_s: float = 0.4  # how far audio may be sent ahead of playout
+    output_piece_ms: int = 100  # size of each audio message sent
+    max_history_messages: int = 12

@@ -1,0 +1,148 @@
+"""Timestamped events fed to the TurnManager and the actions it returns.
+
+Every timestamp is in seconds on the session's injected clock; the core never
+reads a clock itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class State(str, Enum):
+    """Conversation states, as shown to users and transports."""
+
+    LISTENING = "listening"
+    USER_SPEAKING = "user_speaking"
+    ENDPOINTING = "endpointing"  # user silent, not yet sure the turn is over
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+# ---- events (inputs) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """VAD hysteresis confirmed user speech; `t` is when the speech began."""
+
+    t: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """VAD hysteresis confirmed silence; `t` is when the silence began."""
+
+    t: float
+
+
+@dataclass(frozen=True)
+class VoiceBlip:
+    """A voiced frame ending at `t` that was too short to count as speech.
+
+    While the user is silent it restarts the silence count: a pause is only as
+    long as its unvoiced stretch, even if the next word has not yet held long
+    enough to pass the speech-start hysteresis.
+    """
+
+    t: float
+
+
+@dataclass(frozen=True)
+class TranscriptFinal:
+    """The final transcript of the audio a reply for `turn` was prepared on.
+
+    `p_end` is the LLM's probability that the user's message ends there (None
+    when no model scored it).
+    """
+
+    t: float
+    turn: int
+    text: str
+    p_end: float | None = None
+
+
+@dataclass(frozen=True)
+class ReplyAudioStarted:
+    """The first audio of `turn` left the session."""
+
+    t: float
+    turn: int
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    """All audio of `turn` has played out (or the reply produced none)."""
+
+    t: float
+    turn: int
+
+
+@dataclass(frozen=True)
+class ReplyFailed:
+    """A stage failed while producing `turn`; the turn is over."""
+
+    t: float
+    turn: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time has advanced to `t` (the session calls this at next_deadline())."""
+
+    t: float
+
+
+Event = (
+    SpeechStarted | SpeechEnded | VoiceBlip | TranscriptFinal | ReplyAudioStarted | ReplyFinished | ReplyFailed | Tick
+)
+
+
+# ---- actions (outputs) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BeginUtterance:
+    """Start collecting a user utterance from `t` (the session adds pre-roll)."""
+
+    t: float
+
+
+@dataclass(frozen=True)
+class PrepareReply:
+    """Transcribe the utterance so far and prepare reply `turn`, holding its audio."""
+
+    turn: int
+
+
+@dataclass(frozen=True)
+class ReleaseReply:
+    """The user's turn is over: let the audio of `turn` out and commit the utterance."""
+
+    turn: int
+    t: float
+
+
+@dataclass(frozen=True)
+class DiscardReply:
+    """The user went on (or said nothing): drop all work of `turn` silently."""
+
+    turn: int
+
+
+@dataclass(frozen=True)
+class DropUtterance:
+    """The utterance held no words: forget its audio."""
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    """The conversation state changed."""
+
+    state: State
+    t: float
+
+
+Action = BeginUtterance | PrepareReply | ReleaseReply | DiscardReply | DropUtterance | StateChanged

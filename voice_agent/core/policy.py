@@ -1,0 +1,99 @@
+"""Endpointing policy: how much silence ends the user's turn.
+
+The silence needed depends on whether the words so far look finished:
+a sentence that ends in `.`, `?` or `!` is probably complete; one that ends
+on a comma, a conjunction or a filler ("and", "um", "I want to") probably is
+not. Whisper's punctuation carries much of this signal for free; the resident
+LLM's probability of ending the user's message right there (`p_end`) adds
+the rest: "And so my fellow Americans ask not" has no punctuation and p_end
+~0, "Go forward ten meters." has both cues for "done".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Words after which a speaker almost always goes on.
+_CONTINUATION_WORDS = frozenset(
+    [
+        "and",
+        "or",
+        "but",
+        "because",
+        "which",
+        "whose",
+        "while",
+        "if",
+        "to",
+        "of",
+        "for",
+        "with",
+        "from",
+        "at",
+        "by",
+        "than",
+        "the",
+        "a",
+        "an",
+        "my",
+        "your",
+        "our",
+        "their",
+        "its",
+        "um",
+        "uh",
+        "erm",
+        "er",
+        "hmm",
+        "i",
+        "i'm",
+        "we",
+        "they",
+        "wanna",
+        "gonna",
+        "very",
+    ]
+)
+
+_WORD_RE = re.compile(r"[a-z']+")
+
+
+@dataclass(frozen=True)
+class EndpointPolicy:
+    """Silence thresholds, in milliseconds, for ending a user turn."""
+
+    complete_ms: float = 450.0  # text ends like a finished sentence
+    unknown_ms: float = 600.0  # no transcript yet, or mixed cues
+    incomplete_ms: float = 1100.0  # trailing comma, conjunction or filler
+    p_end_low: float = 0.01  # below this the LLM expects more words
+    speculative: bool = True  # prepare the reply while the silence lasts
+
+    def silence_needed_ms(self, text: str | None, p_end: float | None = None) -> float:
+        """Silence that ends the turn, given the transcript so far and the LLM's p_end."""
+        cue = completeness(text)
+        if cue is False:
+            return self.incomplete_ms
+        if p_end is None:
+            return self.complete_ms if cue else self.unknown_ms
+        expects_more = p_end < self.p_end_low
+        if cue:  # punctuated as finished
+            return self.unknown_ms if expects_more else self.complete_ms
+        return self.incomplete_ms if expects_more else self.unknown_ms
+
+
+def completeness(text: str | None) -> bool | None:
+    """True if `text` looks like a finished utterance, False if not, None if unclear."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if not stripped:
+        return None
+    words = _WORD_RE.findall(stripped.lower())
+    if stripped.endswith(("...", "…", ",", ";", ":", "-", "—")):
+        return False
+    if words and words[-1] in _CONTINUATION_WORDS:
+        return False
+    if stripped.endswith((".", "?", "!")):
+        return True
+    return None

@@ -1,0 +1,166 @@
+"""TurnManager: the sans-I/O state machine for turn-taking.
+
+    listening --SpeechStarted--> user_speaking --SpeechEnded--> endpointing
+    endpointing --SpeechStarted--> user_speaking   (the user went on)
+    endpointing --deadline reached, transcript known--> thinking
+    thinking --ReplyAudioStarted--> speaking --ReplyFinished--> listening
+
+Feed it events with `handle(event)`; it returns actions for the session to
+carry out. It never reads a clock: the session calls `handle(Tick(now))` when
+`next_deadline()` is due. Turn ids grow by one for every reply prepared, so a
+reply that was discarded can never be confused with a later one.
+
+Barge-in is not handled yet: speech while the agent thinks or speaks is only
+remembered, and starts a new utterance once the reply is over.
+"""
+
+from __future__ import annotations
+
+from .events import (
+    Action,
+    BeginUtterance,
+    DiscardReply,
+    DropUtterance,
+    Event,
+    PrepareReply,
+    ReleaseReply,
+    ReplyAudioStarted,
+    ReplyFailed,
+    ReplyFinished,
+    SpeechEnded,
+    SpeechStarted,
+    State,
+    StateChanged,
+    Tick,
+    TranscriptFinal,
+    VoiceBlip,
+)
+from .policy import EndpointPolicy
+
+
+class TurnManager:
+    """Decides when the user's turn ends and when the agent may speak."""
+
+    def __init__(self, policy: EndpointPolicy | None = None) -> None:
+        self.policy = policy or EndpointPolicy()
+        self.state = State.LISTENING
+        self.turn = 0  # id of the newest reply prepared
+        self._user_voiced = False  # VAD's latest verdict, in every state
+        self._silence_start: float | None = None
+        self._final_text: str | None = None
+        self._p_end: float | None = None
+        self._final_known = False
+        self._prepared = False
+
+    # ---- public API --------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When the session must call handle(Tick) next, or None."""
+        if self.state is not State.ENDPOINTING or self._silence_start is None:
+            return None
+        if self.policy.speculative and not self._final_known:
+            return None  # the transcript decides; it arrives as TranscriptFinal
+        needed = self.policy.silence_needed_ms(self._final_text, self._p_end)
+        return self._silence_start + needed / 1000.0
+
+    def handle(self, event: Event) -> list[Action]:
+        """Apply one event and return the actions it calls for."""
+        if isinstance(event, SpeechStarted):
+            return self._on_speech_started(event)
+        if isinstance(event, SpeechEnded):
+            return self._on_speech_ended(event)
+        if isinstance(event, VoiceBlip):
+            if self.state is State.ENDPOINTING and self._silence_start is not None:
+                self._silence_start = max(self._silence_start, event.t)
+            return []
+        if isinstance(event, TranscriptFinal):
+            return self._on_final(event)
+        if isinstance(event, Tick):
+            return self._on_tick(event.t)
+        if isinstance(event, ReplyAudioStarted):
+            if event.turn == self.turn and self.state is State.THINKING:
+                return self._go(State.SPEAKING, event.t)
+            return []
+        if isinstance(event, ReplyFailed) and self.state is State.ENDPOINTING and event.turn == self.turn:
+            # A stage crashed while the reply was being prepared: that turn is lost.
+            self._reset_endpointing()
+            return [DropUtterance(), *self._go(State.LISTENING, event.t)]
+        if isinstance(event, (ReplyFinished, ReplyFailed)):
+            return self._on_reply_over(event.turn, event.t)
+        raise TypeError(f"unknown event {event!r}")
+
+    # ---- transitions -------------------------------------------------------
+
+    def _go(self, state: State, t: float) -> list[Action]:
+        if state is self.state:
+            return []
+        self.state = state
+        return [StateChanged(state, t)]
+
+    def _on_speech_started(self, ev: SpeechStarted) -> list[Action]:
+        self._user_voiced = True
+        if self.state is State.LISTENING:
+            return [BeginUtterance(ev.t), *self._go(State.USER_SPEAKING, ev.t)]
+        if self.state is State.ENDPOINTING:
+            # The user went on after a pause: whatever was prepared is stale.
+            actions: list[Action] = []
+            if self._prepared:
+                actions.append(DiscardReply(self.turn))
+            self._reset_endpointing()
+            return actions + self._go(State.USER_SPEAKING, ev.t)
+        return []
+
+    def _on_speech_ended(self, ev: SpeechEnded) -> list[Action]:
+        self._user_voiced = False
+        if self.state is not State.USER_SPEAKING:
+            return []
+        self._silence_start = ev.t
+        actions = self._go(State.ENDPOINTING, ev.t)
+        if self.policy.speculative:
+            self.turn += 1
+            self._prepared = True
+            actions.append(PrepareReply(self.turn))
+        return actions
+
+    def _on_final(self, ev: TranscriptFinal) -> list[Action]:
+        if ev.turn != self.turn or not self._prepared:
+            return []  # a stale turn's transcript
+        if self.state is State.ENDPOINTING:
+            if not ev.text.strip():
+                # Noise, a cough, a breath: no words, so no turn at all.
+                self._reset_endpointing()
+                return [DiscardReply(self.turn), DropUtterance(), *self._go(State.LISTENING, ev.t)]
+            self._final_text = ev.text
+            self._p_end = ev.p_end
+            self._final_known = True
+            return self._on_tick(ev.t)
+        return []
+
+    def _on_tick(self, t: float) -> list[Action]:
+        deadline = self.next_deadline()
+        if deadline is None or t < deadline:
+            return []
+        actions: list[Action] = []
+        if not self._prepared:
+            self.turn += 1
+            actions.append(PrepareReply(self.turn))
+        actions.append(ReleaseReply(self.turn, t))
+        self._reset_endpointing()
+        self._prepared = True  # the released reply stays this turn's until it ends
+        return actions + self._go(State.THINKING, t)
+
+    def _on_reply_over(self, turn: int, t: float) -> list[Action]:
+        if turn != self.turn or self.state not in (State.THINKING, State.SPEAKING):
+            return []
+        self._prepared = False
+        if self._user_voiced:
+            # The user started talking while the agent spoke (no barge-in yet).
+            return [BeginUtterance(t), *self._go(State.USER_SPEAKING, t)]
+        return self._go(State.LISTENING, t)
+
+    def _reset_endpointing(self) -> None:
+        self._silence_start = None
+        self._final_text = None
+        self._p_end = None
+        self._final_known = False
+        self._prepared = False

@@ -1,0 +1,457 @@
+"""The session: the one place that wires VAD, ASR, LLM and TTS together with asyncio.
+
+Audio comes in through `push_audio`; the VAD runs inline (microseconds per
+frame), its hysteresis produces events for the pure TurnManager, and the
+actions it returns start, release or discard replies. Each reply is a
+`ReplyJob` tagged with its turn id: its audio is held until the TurnManager
+releases it, and everything it produces after a discard is dropped.
+
+Cancellation contract: `close()` cancels every task of the session and waits
+for them; model calls already running in threads stop at their next chunk
+(token or clause) and their results are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
+from .config import SessionConfig
+from .core import events as ev
+from .core.chunker import ClauseChunker
+from .core.metrics import TurnTimeline
+from .core.turns import TurnManager
+from .core.vadgate import VadGate
+from .models import Models
+from .stages.base import Message
+from .threads import iterate_in_thread
+
+log = logging.getLogger(__name__)
+
+
+class OutputSink(Protocol):
+    """Where a session's audio and events go (a transport, or the benchmark)."""
+
+    async def send_audio(self, turn: int, pcm: np.ndarray) -> None:
+        """Send int16 mono audio of `turn` at the session's output rate."""
+        ...
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        """Send a JSON-ready event ({"type": ...})."""
+        ...
+
+
+@dataclass
+class PartialRun:
+    """A partial transcript of the utterance from `start` to `end` (sample indices)."""
+
+    start: int
+    end: int
+    task: asyncio.Task[str]
+
+
+@dataclass
+class ReplyJob:
+    """One reply in flight: its turn id, release gate and tasks."""
+
+    turn: int
+    timeline: TurnTimeline
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: bool = False
+    task: asyncio.Task[None] | None = None
+    user_text: str = ""
+    spoken: list[str] = field(default_factory=list)
+    early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
+
+
+class Session:
+    """One conversation. Create, `await start()`, `push_audio(...)`, `await close()`."""
+
+    def __init__(
+        self,
+        models: Models,
+        sink: OutputSink,
+        config: SessionConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.models = models
+        self.sink = sink
+        self.config = config or SessionConfig()
+        self.clock = clock
+        self.output_rate = models.tts.sample_rate
+        policy = self.config.policy
+        if self.config.mode == "sequential":
+            from dataclasses import replace
+
+            policy = replace(policy, speculative=False)
+        elif self.config.mode != "streaming":
+            raise ValueError(f"unknown mode {self.config.mode!r} (streaming or sequential)")
+        self.turns = TurnManager(policy)
+        self.gate = VadGate(SAMPLE_RATE, self.config.gate)
+        self.vad = models.make_vad(self.config.vad_aggressiveness)
+        self.history: list[Message] = []
+        self.timelines: list[TurnTimeline] = []
+        self._pending = np.zeros(0, dtype=np.int16)  # input not yet a whole frame
+        self._buf: list[np.ndarray] = []  # recent input frames
+        self._buf_start = 0  # sample index of _buf[0]
+        self._utt_start: int | None = None  # sample index where the utterance begins
+        self._jobs: dict[int, ReplyJob] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # events, sent in order
+        self._driver: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._partial: PartialRun | None = None
+        self._playout_end = 0.0
+        self._closed = False
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the deadline driver and announce the session."""
+        self._driver = asyncio.create_task(self._drive())
+        self._sender = asyncio.create_task(self._send_events())
+        self._emit({"type": "state", "state": self.turns.state.value})
+
+    async def close(self) -> None:
+        """Cancel every task of this session and wait for them to end."""
+        self._closed = True
+        for job in self._jobs.values():
+            job.cancelled = True
+        partial = self._partial.task if self._partial else None
+        tasks = [t for t in (*self._tasks, self._driver, partial) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        # Events already decided (the last state change, an error) still go out.
+        while not self._outbox.empty():
+            try:
+                await asyncio.wait_for(self.sink.send_event(self._outbox.get_nowait()), 1.0)
+            except Exception:
+                break
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        """Queue an event; one task sends them all, in order."""
+        self._outbox.put_nowait(event)
+
+    async def _send_events(self) -> None:
+        while True:
+            event = await self._outbox.get()
+            try:
+                await self.sink.send_event(event)
+            except Exception as exc:  # a broken transport must not kill the session's loop
+                log.warning("could not send %s event: %s", event.get("type"), exc)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- input -------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """Samples of input consumed so far."""
+        return self.gate.position
+
+    async def push_audio(self, pcm: np.ndarray) -> None:
+        """Feed 16 kHz mono int16 audio of any length (frames of 20 ms are typical)."""
+        if self._closed:
+            return
+        pcm = np.concatenate([self._pending, np.asarray(pcm, dtype=np.int16)])
+        whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
+        self._pending = pcm[whole:]
+        for start in range(0, whole, FRAME_SAMPLES):
+            self._push_frame(pcm[start : start + FRAME_SAMPLES])
+        self._maybe_partial()
+
+    def _push_frame(self, frame: np.ndarray) -> None:
+        self._buf.append(frame)
+        change = self.gate.push(len(frame), self.vad.is_speech(frame))
+        if self._utt_start is None:
+            keep = (self.config.preroll_ms + self.config.gate.start_window_ms + 200) * SAMPLE_RATE // 1000
+            while len(self._buf) > 1 and (len(self._buf) - 1) * FRAME_SAMPLES >= keep:
+                self._buf.pop(0)
+                self._buf_start += FRAME_SAMPLES
+        if change is not None:
+            t = self.clock() - (self.position - change.at) / SAMPLE_RATE
+            if change.blip:
+                self._handle(ev.VoiceBlip(t))
+            else:
+                self._handle(ev.SpeechStarted(t) if change.speech else ev.SpeechEnded(t))
+
+    def _utterance_audio(self) -> np.ndarray:
+        if self._utt_start is None or not self._buf:
+            return np.zeros(0, dtype=np.float32)
+        audio = np.concatenate(self._buf)
+        return to_float(audio[max(0, self._utt_start - self._buf_start) :])
+
+    def _maybe_partial(self) -> None:
+        """Start a partial transcript every `partial_every_ms` of speech, and one as
+        soon as the speech pauses: by the time the VAD calls the silence (180 ms
+        later) that one is done, and it serves as the final transcript for free."""
+        if self.turns.state is not ev.State.USER_SPEAKING or self._utt_start is None:
+            return
+        p = self._partial
+        if p is not None and not p.task.done():
+            return
+        covered = p.end if p is not None and p.start == self._utt_start else self._utt_start
+        every = self.config.partial_every_ms * SAMPLE_RATE // 1000
+        pausing = self.gate.unvoiced_run >= SAMPLE_RATE * 60 // 1000 and covered < self.gate.last_voiced_end
+        if not pausing and (not every or self.position - covered < every):
+            return
+        task = asyncio.create_task(self._run_partial(self._utterance_audio()))
+        self._partial = PartialRun(self._utt_start, self.position, task)
+
+    async def _run_partial(self, audio: np.ndarray) -> str:
+        text = await asyncio.to_thread(self.models.asr.transcribe, audio, False)
+        if text and self.turns.state is ev.State.USER_SPEAKING:
+            self._emit({"type": "transcript", "final": False, "text": text})
+        return text
+
+    def _partial_covering_speech(self) -> asyncio.Task[str] | None:
+        """The latest partial if it already heard all of the utterance's speech."""
+        p = self._partial
+        if p is None or p.start != self._utt_start or p.end < self.gate.last_voiced_end:
+            return None
+        return p.task
+
+    # ---- the core ----------------------------------------------------------
+
+    def _handle(self, event: ev.Event) -> None:
+        for action in self.turns.handle(event):
+            self._apply(action)
+        self._wake.set()
+
+    def _apply(self, action: ev.Action) -> None:
+        if isinstance(action, ev.BeginUtterance):
+            at = self.position - int((self.clock() - action.t) * SAMPLE_RATE)
+            self._utt_start = max(self._buf_start, at - self.config.preroll_ms * SAMPLE_RATE // 1000)
+        elif isinstance(action, ev.PrepareReply):
+            self._prepare(action.turn)
+        elif isinstance(action, ev.ReleaseReply):
+            self._release(action.turn)
+        elif isinstance(action, ev.DiscardReply):
+            job = self._jobs.pop(action.turn, None)
+            if job is not None:
+                job.cancelled = True
+                if job.task is not None:
+                    job.task.cancel()
+        elif isinstance(action, ev.DropUtterance):
+            self._end_utterance()
+        elif isinstance(action, ev.StateChanged):
+            self._emit({"type": "state", "state": action.state.value})
+
+    def _end_utterance(self) -> None:
+        self._utt_start = None
+
+    async def _drive(self) -> None:
+        """Call the TurnManager back when its next deadline is due."""
+        while True:
+            self._wake.clear()
+            deadline = self.turns.next_deadline()
+            if deadline is None:
+                await self._wake.wait()
+                continue
+            delay = deadline - self.clock()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                    continue
+                except TimeoutError:
+                    pass
+            self._handle(ev.Tick(self.clock()))
+
+    # ---- replies -----------------------------------------------------------
+
+    def _prepare(self, turn: int) -> None:
+        timeline = TurnTimeline(turn)
+        timeline.mark("vad_end", self.clock())
+        job = ReplyJob(turn, timeline)
+        self._jobs[turn] = job
+        self.timelines.append(timeline)
+        audio = self._utterance_audio()
+        job.early_final = self._partial_covering_speech() if self.config.mode == "streaming" else None
+        run = self._reply_sequential if self.config.mode == "sequential" else self._reply_streaming
+        job.task = self._spawn(self._guard(job, run(job, audio)))
+
+    def _release(self, turn: int) -> None:
+        job = self._jobs.get(turn)
+        if job is None:
+            return
+        job.timeline.mark("endpoint", self.clock())
+        job.released.set()
+        self._end_utterance()
+
+    async def _guard(self, job: ReplyJob, body: Any) -> None:
+        """Run a reply; turn stage failures into an error event and ReplyFailed."""
+        try:
+            await body
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("turn %d failed", job.turn)
+            self._emit({"type": "error", "code": "stage_failed", "message": str(exc), "turn": job.turn})
+            self._finish(job, failed=str(exc))
+
+    def _urgently(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking call while background generation yields the CPU (in a thread)."""
+        with self.models.priority.urgent():
+            return fn(*args)
+
+    async def _transcribe_final(self, job: ReplyJob, audio: np.ndarray) -> str:
+        text: str | None = None
+        if job.early_final is not None:
+            try:
+                text = await asyncio.shield(job.early_final)
+            except Exception:  # the partial failed: decode again below
+                text = None
+        if text is None:
+            text = str(await asyncio.to_thread(self._urgently, self.models.asr.transcribe, audio, True))
+        if job.cancelled:
+            raise asyncio.CancelledError
+        job.user_text = text
+        job.timeline.user_text = text
+        job.timeline.mark("asr_final", self.clock())
+        p_end = None
+        if text:
+            self._emit({"type": "transcript", "final": True, "text": text, "turn": job.turn})
+            if self.turns.policy.speculative:
+                messages = self._messages(text)
+                p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
+                job.timeline.p_end = p_end
+                if job.cancelled:
+                    raise asyncio.CancelledError
+        self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end))
+        return text
+
+    def _messages(self, user_text: str) -> list[Message]:
+        recent = self.history[-self.config.max_history_messages :]
+        return [Message("system", self.config.system_prompt), *recent, Message("user", user_text)]
+
+    async def _reply_streaming(self, job: ReplyJob, audio: np.ndarray) -> None:
+        text = await self._transcribe_final(job, audio)
+        if not text:
+            return self._finish(job)
+        clauses: asyncio.Queue[str | None] = asyncio.Queue()
+        producer = self._spawn(self._generate(job, text, clauses))
+        try:
+            while (clause := await clauses.get()) is not None:
+                if job.spoken:
+                    pcm = await asyncio.to_thread(self.models.tts.synthesize, clause)
+                else:  # the first clause decides when the user hears us
+                    pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, clause)
+                if job.cancelled:
+                    return
+                job.timeline.mark("first_tts_audio", self.clock())
+                await self._send(job, clause, pcm)
+            await producer  # re-raise its failure, if any
+        finally:
+            if not producer.done():
+                producer.cancel()
+                await asyncio.gather(producer, return_exceptions=True)
+        await job.released.wait()  # a reply with no audio still ends only once released
+        await self._wait_playout(job)
+        self._finish(job)
+
+    async def _generate(self, job: ReplyJob, user_text: str, out: asyncio.Queue[str | None]) -> None:
+        chunker = ClauseChunker()
+        messages = self._messages(user_text)
+        try:
+            stream = iterate_in_thread(lambda c: self.models.llm.stream(messages, c), self.models.priority.checkpoint)
+            async with aclosing(stream) as deltas:
+                async for delta in deltas:
+                    if job.cancelled:
+                        return
+                    job.timeline.mark("llm_first_token", self.clock())
+                    for clause in chunker.push(delta):
+                        job.timeline.mark("first_clause", self.clock())
+                        out.put_nowait(clause)
+            for clause in chunker.flush():
+                job.timeline.mark("first_clause", self.clock())
+                out.put_nowait(clause)
+        finally:
+            out.put_nowait(None)
+
+    async def _reply_sequential(self, job: ReplyJob, audio: np.ndarray) -> None:
+        """The naive baseline: whole transcript, whole reply, whole synthesis, then speak."""
+        text = await self._transcribe_final(job, audio)
+        if not text:
+            return self._finish(job)
+        messages = self._messages(text)
+
+        def generate() -> str:
+            return "".join(self.models.llm.stream(messages, lambda: job.cancelled))
+
+        reply = await asyncio.to_thread(generate)
+        job.timeline.mark("llm_first_token", self.clock())
+        chunker = ClauseChunker()
+        clauses = chunker.push(reply) + chunker.flush()
+        job.timeline.mark("first_clause", self.clock())
+        pcms = [await asyncio.to_thread(self.models.tts.synthesize, c) for c in clauses]
+        job.timeline.mark("first_tts_audio", self.clock())
+        for clause, pcm in zip(clauses, pcms):
+            await self._send(job, clause, pcm)
+        await self._wait_playout(job)
+        self._finish(job)
+
+    async def _send(self, job: ReplyJob, clause: str, pcm: np.ndarray) -> None:
+        """Send one clause's audio in pieces, paced to stay just ahead of playout."""
+        await job.released.wait()
+        piece = self.output_rate * self.config.output_piece_ms // 1000
+        first_piece = True
+        for start in range(0, len(pcm), piece):
+            if job.cancelled:
+                return
+            lead = self._playout_end - self.clock()
+            if lead > self.config.max_output_lead_s:
+                await asyncio.sleep(lead - self.config.max_output_lead_s)
+                if job.cancelled:
+                    return
+            chunk = pcm[start : start + piece]
+            now = self.clock()
+            if "first_audio_out" not in job.timeline.marks:
+                job.timeline.mark("first_audio_out", now)
+                self._handle(ev.ReplyAudioStarted(now, job.turn))
+                self._emit({"type": "latency", "turn": job.turn,
+                                            **job.timeline.breakdown_ms()})  # fmt: skip
+            await self.sink.send_audio(job.turn, chunk)
+            self._playout_end = max(self._playout_end, now) + len(chunk) / self.output_rate
+            job.timeline.audio_seconds += len(chunk) / self.output_rate
+            if first_piece:
+                first_piece = False
+                job.spoken.append(clause)
+                job.timeline.reply_text = " ".join(job.spoken)
+                self._emit({"type": "agent_text", "turn": job.turn, "text": clause})
+
+    async def _wait_playout(self, job: ReplyJob) -> None:
+        remaining = self._playout_end - self.clock()
+        if remaining > 0 and not job.cancelled:
+            await asyncio.sleep(remaining)
+
+    def _finish(self, job: ReplyJob, failed: str | None = None) -> None:
+        """The reply is over: commit what was said and tell the TurnManager."""
+        if self._jobs.get(job.turn) is not job:
+            return
+        del self._jobs[job.turn]
+        reply = " ".join(job.spoken)
+        if job.user_text:
+            self.history.append(Message("user", job.user_text))
+            if reply:
+                self.history.append(Message("assistant", reply))
+        now = self.clock()
+        event: ev.Event = ev.ReplyFailed(now, job.turn, failed) if failed else ev.ReplyFinished(now, job.turn)
+        self._handle(event)

@@ -1,0 +1,1 @@
+"""Stage protocols and their backends, one file per backend."""
