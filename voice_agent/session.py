@@ -69,6 +69,9 @@ class ReplyJob:
     task: asyncio.Task[None] | None = None
     user_text: str = ""
     spoken: list[str] = field(default_factory=list)
+    clause_ends: list[float] = field(default_factory=list)  # seconds of turn audio at each clause's end
+    sent_s: float = 0.0  # seconds of this turn's audio sent so far
+    heard_s: float | None = None  # seconds the listener has heard (transport reports)
     early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
 
 
@@ -429,13 +432,28 @@ class Session:
                 self._emit({"type": "latency", "turn": job.turn,
                                             **job.timeline.breakdown_ms()})  # fmt: skip
             await self.sink.send_audio(job.turn, chunk)
-            self._playout_end = max(self._playout_end, now) + len(chunk) / self.output_rate
-            job.timeline.audio_seconds += len(chunk) / self.output_rate
+            seconds = len(chunk) / self.output_rate
+            self._playout_end = max(self._playout_end, now) + seconds
+            job.sent_s += seconds
+            job.timeline.audio_seconds = job.sent_s
             if first_piece:
                 first_piece = False
                 job.spoken.append(clause)
                 job.timeline.reply_text = " ".join(job.spoken)
                 self._emit({"type": "agent_text", "turn": job.turn, "text": clause})
+        job.clause_ends.append(job.sent_s)
+        name = f"{job.turn}:{len(job.clause_ends)}"
+        self._emit({"type": "mark", "turn": job.turn, "name": name, "audio_s": round(job.sent_s, 4)})
+
+    def playback_report(self, turn: int, heard_s: float) -> None:
+        """A transport reports that the listener has heard `heard_s` seconds of `turn`'s audio.
+
+        Browsers report playback positions, carriers return marks (each mark
+        event's `audio_s`). Reports for stale turns are ignored.
+        """
+        job = self._jobs.get(turn)
+        if job is not None and heard_s >= 0:
+            job.heard_s = max(job.heard_s or 0.0, min(heard_s, job.sent_s))
 
     async def _wait_playout(self, job: ReplyJob) -> None:
         remaining = self._playout_end - self.clock()
