@@ -31,6 +31,7 @@ from .core.metrics import TurnTimeline
 from .core.turns import TurnManager
 from .core.vadgate import VadGate
 from .models import Models
+from .output import Player
 from .stages.base import Message
 from .threads import iterate_in_thread
 
@@ -68,10 +69,9 @@ class ReplyJob:
     cancelled: bool = False
     task: asyncio.Task[None] | None = None
     user_text: str = ""
-    spoken: list[str] = field(default_factory=list)
-    clause_ends: list[float] = field(default_factory=list)  # seconds of turn audio at each clause's end
-    sent_s: float = 0.0  # seconds of this turn's audio sent so far
-    heard_s: float | None = None  # seconds the listener has heard (transport reports)
+    spoken: list[str] = field(default_factory=list)  # clauses whose audio has started going out
+    player: Player = field(default_factory=lambda: Player(22050, time.monotonic))
+    paused_at: int | None = None  # sample position heard when the output was paused
     early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
 
 
@@ -113,7 +113,6 @@ class Session:
         self._driver: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._partial: PartialRun | None = None
-        self._playout_end = 0.0
         self._closed = False
 
     # ---- lifecycle ---------------------------------------------------------
@@ -206,7 +205,8 @@ class Session:
         """Start a partial transcript every `partial_every_ms` of speech, and one as
         soon as the speech pauses: by the time the VAD calls the silence (180 ms
         later) that one is done, and it serves as the final transcript for free."""
-        if self.turns.state is not ev.State.USER_SPEAKING or self._utt_start is None:
+        listening = self.turns.state is ev.State.USER_SPEAKING or self.turns.overlapping
+        if not listening or self._utt_start is None:
             return
         p = self._partial
         if p is not None and not p.task.done():
@@ -220,10 +220,23 @@ class Session:
         self._partial = PartialRun(self._utt_start, self.position, task)
 
     async def _run_partial(self, audio: np.ndarray) -> str:
-        text = await asyncio.to_thread(self.models.asr.transcribe, audio, False)
-        if text and self.turns.state is ev.State.USER_SPEAKING:
+        overlap_turn = self.turns.turn if self.turns.overlapping else None
+        text = str(await asyncio.to_thread(self.models.asr.transcribe, audio, False))
+        if overlap_turn is not None:
+            self._handle(ev.OverlapWords(self.clock(), overlap_turn, text, final=False))
+        elif text and self.turns.state is ev.State.USER_SPEAKING:
             self._emit({"type": "transcript", "final": False, "text": text})
         return text
+
+    async def _transcribe_overlap(self, turn: int) -> None:
+        """The user fell silent while talking over the agent: what did they say?"""
+        reuse = self._partial_covering_speech()
+        if reuse is not None:
+            text = await asyncio.shield(reuse)
+        else:
+            audio = self._utterance_audio()
+            text = str(await asyncio.to_thread(self._urgently, self.models.asr.transcribe, audio, True))
+        self._handle(ev.OverlapWords(self.clock(), turn, text, final=True))
 
     def _partial_covering_speech(self) -> asyncio.Task[str] | None:
         """The latest partial if it already heard all of the utterance's speech."""
@@ -253,6 +266,14 @@ class Session:
                 job.cancelled = True
                 if job.task is not None:
                     job.task.cancel()
+        elif isinstance(action, ev.PauseOutput):
+            self._pause(action.turn)
+        elif isinstance(action, ev.ResumeOutput):
+            self._resume(action.turn)
+        elif isinstance(action, ev.CancelReply):
+            self._cancel(action.turn)
+        elif isinstance(action, ev.TranscribeOverlap):
+            self._spawn(self._transcribe_overlap(action.turn))
         elif isinstance(action, ev.DropUtterance):
             self._end_utterance()
         elif isinstance(action, ev.StateChanged):
@@ -283,7 +304,8 @@ class Session:
     def _prepare(self, turn: int) -> None:
         timeline = TurnTimeline(turn)
         timeline.mark("vad_end", self.clock())
-        job = ReplyJob(turn, timeline)
+        player = Player(self.output_rate, self.clock, self.config.output_piece_ms, self.config.max_output_lead_s)
+        job = ReplyJob(turn, timeline, player=player)
         self._jobs[turn] = job
         self.timelines.append(timeline)
         audio = self._utterance_audio()
@@ -351,23 +373,25 @@ class Session:
             return self._finish(job)
         clauses: asyncio.Queue[str | None] = asyncio.Queue()
         producer = self._spawn(self._generate(job, text, clauses))
+        speaker = self._spawn(self._speak(job))
         try:
             while (clause := await clauses.get()) is not None:
-                if job.spoken:
+                if job.player.track.clauses:
                     pcm = await asyncio.to_thread(self.models.tts.synthesize, clause)
                 else:  # the first clause decides when the user hears us
                     pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, clause)
                 if job.cancelled:
                     return
                 job.timeline.mark("first_tts_audio", self.clock())
-                await self._send(job, clause, pcm)
+                job.player.add(clause, pcm)
             await producer  # re-raise its failure, if any
+            job.player.finish()
+            await speaker
         finally:
-            if not producer.done():
-                producer.cancel()
-                await asyncio.gather(producer, return_exceptions=True)
-        await job.released.wait()  # a reply with no audio still ends only once released
-        await self._wait_playout(job)
+            for task in (producer, speaker):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(producer, speaker, return_exceptions=True)
         self._finish(job)
 
     async def _generate(self, job: ReplyJob, user_text: str, out: asyncio.Queue[str | None]) -> None:
@@ -407,43 +431,37 @@ class Session:
         pcms = [await asyncio.to_thread(self.models.tts.synthesize, c) for c in clauses]
         job.timeline.mark("first_tts_audio", self.clock())
         for clause, pcm in zip(clauses, pcms):
-            await self._send(job, clause, pcm)
-        await self._wait_playout(job)
+            job.player.add(clause, pcm)
+        job.player.finish()
+        await self._speak(job)
         self._finish(job)
 
-    async def _send(self, job: ReplyJob, clause: str, pcm: np.ndarray) -> None:
-        """Send one clause's audio in pieces, paced to stay just ahead of playout."""
+    async def _speak(self, job: ReplyJob) -> None:
+        """Once released, play the turn's audio out, marking clause ends as they are sent."""
         await job.released.wait()
-        piece = self.output_rate * self.config.output_piece_ms // 1000
-        first_piece = True
-        for start in range(0, len(pcm), piece):
-            if job.cancelled:
-                return
-            lead = self._playout_end - self.clock()
-            if lead > self.config.max_output_lead_s:
-                await asyncio.sleep(lead - self.config.max_output_lead_s)
-                if job.cancelled:
-                    return
-            chunk = pcm[start : start + piece]
+        player = job.player
+        track = player.track
+
+        async def send(piece: np.ndarray, start: int, end: int) -> None:
             now = self.clock()
             if "first_audio_out" not in job.timeline.marks:
                 job.timeline.mark("first_audio_out", now)
                 self._handle(ev.ReplyAudioStarted(now, job.turn))
-                self._emit({"type": "latency", "turn": job.turn,
-                                            **job.timeline.breakdown_ms()})  # fmt: skip
-            await self.sink.send_audio(job.turn, chunk)
-            seconds = len(chunk) / self.output_rate
-            self._playout_end = max(self._playout_end, now) + seconds
-            job.sent_s += seconds
-            job.timeline.audio_seconds = job.sent_s
-            if first_piece:
-                first_piece = False
-                job.spoken.append(clause)
-                job.timeline.reply_text = " ".join(job.spoken)
-                self._emit({"type": "agent_text", "turn": job.turn, "text": clause})
-        job.clause_ends.append(job.sent_s)
-        name = f"{job.turn}:{len(job.clause_ends)}"
-        self._emit({"type": "mark", "turn": job.turn, "name": name, "audio_s": round(job.sent_s, 4)})
+                self._emit({"type": "latency", "turn": job.turn, **job.timeline.breakdown_ms()})
+            for i, (text, c0, _) in enumerate(track.clauses):
+                if start <= c0 < end and i >= len(job.spoken):
+                    job.spoken.append(text)
+                    self._emit({"type": "agent_text", "turn": job.turn, "text": text})
+            await self.sink.send_audio(job.turn, piece)
+            job.timeline.audio_seconds = max(job.timeline.audio_seconds, end / self.output_rate)
+            for i, (_, _, c1) in enumerate(track.clauses):
+                if start < c1 <= end:
+                    name = f"{job.turn}:{i + 1}"
+                    self._emit(
+                        {"type": "mark", "turn": job.turn, "name": name, "audio_s": round(c1 / self.output_rate, 4)}
+                    )
+
+        await player.play(send, lambda: job.cancelled)
 
     def playback_report(self, turn: int, heard_s: float) -> None:
         """A transport reports that the listener has heard `heard_s` seconds of `turn`'s audio.
@@ -453,12 +471,40 @@ class Session:
         """
         job = self._jobs.get(turn)
         if job is not None and heard_s >= 0:
-            job.heard_s = max(job.heard_s or 0.0, min(heard_s, job.sent_s))
+            job.player.report(heard_s)
 
-    async def _wait_playout(self, job: ReplyJob) -> None:
-        remaining = self._playout_end - self.clock()
-        if remaining > 0 and not job.cancelled:
-            await asyncio.sleep(remaining)
+    def _pause(self, turn: int) -> None:
+        job = self._jobs.get(turn)
+        if job is None:
+            return
+        heard = job.player.pause()
+        job.paused_at = heard
+        self._emit({"type": "clear", "turn": turn})
+
+    def _resume(self, turn: int) -> None:
+        job = self._jobs.get(turn)
+        if job is not None:
+            job.player.resume()
+            self._emit({"type": "resume", "turn": turn})
+
+    def _cancel(self, turn: int) -> None:
+        """Barge-in: stop the turn everywhere and commit only what was heard."""
+        job = self._jobs.pop(turn, None)
+        if job is None:
+            return
+        job.cancelled = True
+        if job.task is not None:
+            job.task.cancel()
+        heard_at = job.paused_at if job.paused_at is not None else job.player.heard_samples()
+        heard = job.player.track.heard_text(heard_at)
+        job.timeline.reply_text = heard
+        job.timeline.interrupted = True
+        self._emit({"type": "interrupted", "turn": turn, "heard": heard})
+        if job.user_text:
+            self.history.append(Message("user", job.user_text))
+            if heard:
+                # The dash tells the model it was cut off; the unheard rest is gone.
+                self.history.append(Message("assistant", heard + " —"))
 
     def _finish(self, job: ReplyJob, failed: str | None = None) -> None:
         """The reply is over: commit what was said and tell the TurnManager."""
@@ -466,6 +512,7 @@ class Session:
             return
         del self._jobs[job.turn]
         reply = " ".join(job.spoken)
+        job.timeline.reply_text = reply
         if job.user_text:
             self.history.append(Message("user", job.user_text))
             if reply:

@@ -170,3 +170,73 @@ async def test_odd_sized_pushes_are_reframed(config: SessionConfig) -> None:
     await settle(session)
     await session.close()
     assert session.position == len(audio) // 320 * 320 and sink.audio
+
+
+def scripted_asr(overlap_text: str) -> FakeAsr:
+    """First utterance: a question; anything later (speech over the agent): `overlap_text`."""
+    calls = {"n": 0}
+
+    def text(n: int) -> str:
+        calls["n"] += 1
+        return "tell me a story." if n > 16000 * 0.9 else overlap_text
+
+    return FakeAsr(text=text)
+
+
+async def start_long_reply(session: Session, sink: RecordingSink) -> None:
+    await session.start()
+    await talk(session, quiet(200), tone(800), quiet(900))
+    async with asyncio.timeout(5):
+        while not sink.audio or session.turns.state is not State.SPEAKING:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)  # half a second of the reply has played
+
+
+async def feed_realtime(session: Session, audio: np.ndarray) -> None:
+    for i in range(0, len(audio), 320):
+        await session.push_audio(audio[i : i + 320])
+        await asyncio.sleep(0.02)
+
+
+async def test_barge_in_clears_cancels_and_commits_only_heard_text(config: SessionConfig) -> None:
+    llm = FakeLlm(reply="Once upon a time there was a dragon who lived in a cave. " * 6, per_token=0.002)
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm, asr=scripted_asr("wait, stop")), sink, config)
+    await start_long_reply(session, sink)
+    await feed_realtime(session, tone(500))
+    clear_at = None
+    async with asyncio.timeout(3):
+        while clear_at is None:
+            clear_at = next((i for i, e in enumerate(sink.events) if e["type"] == "clear"), None)
+            await asyncio.sleep(0.01)
+    await feed_realtime(session, quiet(1000))
+    await settle(session, timeout=8)
+    await session.close()
+    interrupted = sink.of_type("interrupted")
+    assert len(interrupted) == 1 and interrupted[0]["turn"] == 1
+    heard = interrupted[0]["heard"]
+    assert heard and "Once upon a time".startswith(heard.split(" —")[0][:16])
+    assert llm.stopped_early.is_set() or llm.finished.is_set()
+    sent_1 = sum(n for _, turn, n in sink.audio if turn == 1) / 16000
+    assert len(heard.split()) < len(llm.reply.split()) and sent_1 < 4.0
+    assistant = [m.content for m in session.history if m.role == "assistant"]
+    assert assistant[0] == heard + " —", "the cut reply must be committed as heard, marked as cut"
+    assert [m.content for m in session.history if m.role == "user"][:2] == ["tell me a story.", "wait, stop"]
+    assert any(turn == 2 for _, turn, _ in sink.audio), "the barge-in utterance got no reply"
+
+
+async def test_backchannel_pauses_then_resumes_same_turn(config: SessionConfig) -> None:
+    llm = FakeLlm(reply="Once upon a time there was a dragon who lived in a cave. " * 4, per_token=0.002)
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm, asr=scripted_asr("uh-huh")), sink, config)
+    await start_long_reply(session, sink)
+    await feed_realtime(session, tone(400))
+    await feed_realtime(session, quiet(800))
+    await settle(session, timeout=15)
+    await session.close()
+    kinds = [e["type"] for e in sink.events]
+    assert "clear" in kinds and "resume" in kinds and "interrupted" not in kinds
+    assert {turn for _, turn, _ in sink.audio} == {1}
+    spoken = " ".join(e["text"] for e in sink.of_type("agent_text"))
+    assert spoken.split() == llm.reply.split(), "the resumed reply lost or repeated clauses"
+    assert [m.role for m in session.history] == ["user", "assistant"]

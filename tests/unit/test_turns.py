@@ -6,18 +6,23 @@ import pytest
 
 from voice_agent.core.events import (
     BeginUtterance,
+    CancelReply,
     DiscardReply,
     DropUtterance,
+    OverlapWords,
+    PauseOutput,
     PrepareReply,
     ReleaseReply,
     ReplyAudioStarted,
     ReplyFailed,
     ReplyFinished,
+    ResumeOutput,
     SpeechEnded,
     SpeechStarted,
     State,
     StateChanged,
     Tick,
+    TranscribeOverlap,
     TranscriptFinal,
     VoiceBlip,
 )
@@ -120,12 +125,55 @@ def test_stale_turn_events_are_ignored() -> None:
     assert tm.state is State.ENDPOINTING
 
 
-def test_speech_during_reply_starts_next_utterance_when_reply_ends() -> None:
-    tm = TurnManager(POLICY)
+def speaking(tm: TurnManager) -> None:
+    """Bring the manager to: turn 1 released and playing since t=1.5."""
     run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.1, 1, "Hi."), ReplyAudioStarted(1.5, 1)])
-    assert tm.handle(SpeechStarted(2.0)) == []  # no barge-in yet: remembered only
-    acts = tm.handle(ReplyFinished(3.0, 1))
-    assert BeginUtterance(3.0) in acts and tm.state is State.USER_SPEAKING
+    assert tm.state is State.SPEAKING
+
+
+def test_barge_in_with_real_words_cancels_and_starts_next_turn() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    assert kinds(run(tm, [SpeechStarted(5.0)])) == [BeginUtterance(5.0), PauseOutput(1, 5.0)]
+    acts = run(tm, [OverlapWords(5.4, 1, "Wait, stop", final=False)])
+    assert kinds(acts) == [CancelReply(1, 5.4)] and tm.state is State.USER_SPEAKING
+    assert PrepareReply(2) in kinds(run(tm, [SpeechEnded(6.0)]))
+
+
+def test_words_known_only_after_speech_ended_still_barge_in() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    acts = run(tm, [SpeechStarted(5.0), SpeechEnded(5.6)])
+    assert kinds(acts)[-1] == TranscribeOverlap(1)
+    acts = run(tm, [OverlapWords(5.7, 1, "What about tomorrow?", final=True)])
+    assert kinds(acts) == [CancelReply(1, 5.7), PrepareReply(2)]
+    assert tm.state is State.ENDPOINTING
+
+
+@pytest.mark.parametrize("said", ["Uh-huh.", "Yeah, right.", "mm-hmm", "I see.", ""])
+def test_backchannel_or_cough_resumes_after_silence(said: str) -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0), SpeechEnded(5.4)])
+    acts = run(tm, [OverlapWords(5.5, 1, said, final=True)])
+    assert acts == []  # still paused: resume only after 350 ms of quiet
+    assert kinds(run(tm, [Tick(5.75)])) == [ResumeOutput(1), DropUtterance()]
+    assert tm.state is State.SPEAKING and not tm.overlapping
+
+
+def test_endless_noise_never_stops_the_agent_for_good() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0)])
+    assert tm.next_deadline() == pytest.approx(9.0)
+    assert ResumeOutput(1) in kinds(run(tm, [Tick(9.0)]))
+
+
+def test_overlap_words_of_a_stale_turn_are_ignored() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0)])
+    assert tm.handle(OverlapWords(5.3, 0, "stop now", final=False)) == []
 
 
 def test_failed_reply_returns_to_listening() -> None:

@@ -64,6 +64,16 @@ class TranscriptFinal:
 
 
 @dataclass(frozen=True)
+class OverlapWords:
+    """What the user said while the agent held the floor (`final`: their speech ended)."""
+
+    t: float
+    turn: int
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True)
 class ReplyAudioStarted:
     """The first audio of `turn` left the session."""
 
@@ -96,7 +106,15 @@ class Tick:
 
 
 Event = (
-    SpeechStarted | SpeechEnded | VoiceBlip | TranscriptFinal | ReplyAudioStarted | ReplyFinished | ReplyFailed | Tick
+    SpeechStarted
+    | SpeechEnded
+    | VoiceBlip
+    | TranscriptFinal
+    | OverlapWords
+    | ReplyAudioStarted
+    | ReplyFinished
+    | ReplyFailed
+    | Tick
 )
 
 
@@ -133,6 +151,36 @@ class DiscardReply:
 
 
 @dataclass(frozen=True)
+class PauseOutput:
+    """User speech over the agent: stop sending `turn`, clear the transport, rewind to what was heard."""
+
+    turn: int
+    t: float
+
+
+@dataclass(frozen=True)
+class ResumeOutput:
+    """It was only a backchannel or noise: play `turn` on from where it paused."""
+
+    turn: int
+
+
+@dataclass(frozen=True)
+class CancelReply:
+    """Barge-in confirmed: stop `turn` everywhere and commit only what was heard."""
+
+    turn: int
+    t: float
+
+
+@dataclass(frozen=True)
+class TranscribeOverlap:
+    """Transcribe the speech heard over `turn` now; answer with OverlapWords(final=True)."""
+
+    turn: int
+
+
+@dataclass(frozen=True)
 class DropUtterance:
     """The utterance held no words: forget its audio."""
 
@@ -145,4 +193,15 @@ class StateChanged:
     t: float
 
 
-Action = BeginUtterance | PrepareReply | ReleaseReply | DiscardReply | DropUtterance | StateChanged
+Action = (
+    BeginUtterance
+    | PrepareReply
+    | ReleaseReply
+    | DiscardReply
+    | PauseOutput
+    | ResumeOutput
+    | CancelReply
+    | TranscribeOverlap
+    | DropUtterance
+    | StateChanged
+)

@@ -25,7 +25,8 @@ class TurnTimeline:
     marks: dict[str, float] = field(default_factory=dict)
     user_text: str = ""
     p_end: float | None = None  # the LLM's end-of-turn probability for user_text
-    reply_text: str = ""
+    reply_text: str = ""  # what the listener heard
+    interrupted: bool = False  # cut off by a barge-in
     audio_seconds: float = 0.0
 
     def mark(self, name: str, t: float) -> None:
@@ -48,6 +49,7 @@ class TurnTimeline:
             "user_text": self.user_text,
             "p_end": None if self.p_end is None else round(self.p_end, 4),
             "reply_text": self.reply_text,
+            "interrupted": self.interrupted,
             "audio_seconds": round(self.audio_seconds, 3),
             "breakdown_ms": self.breakdown_ms(),
         }

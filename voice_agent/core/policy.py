@@ -97,3 +97,24 @@ def completeness(text: str | None) -> bool | None:
     if stripped.endswith((".", "?", "!")):
         return True
     return None
+
+
+# Short replies that keep the speaker going rather than take the floor.
+BACKCHANNELS = frozenset(
+    "yeah yes yep yup ya uh-huh uh huh mm-hmm mhm mm hmm hm right okay ok alright sure "  # noqa: SIM905
+    "i see got it cool wow oh ah really nice true exactly totally gotcha".split()
+)
+
+
+def is_backchannel(text: str) -> bool:
+    """True if `text` has no word beyond backchannels ("uh-huh", "yeah, right", "I see")."""
+    words = re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())
+    return all(w in BACKCHANNELS or all(p in BACKCHANNELS for p in w.split("-")) for w in words)
+
+
+@dataclass(frozen=True)
+class BargeInPolicy:
+    """How the agent treats speech while it holds the floor (thinking or speaking)."""
+
+    resume_after_ms: float = 350.0  # silence after a backchannel/noise before speaking on
+    max_pause_ms: float = 4000.0  # a pause never lasts longer than this without real words

@@ -10,8 +10,11 @@ carry out. It never reads a clock: the session calls `handle(Tick(now))` when
 `next_deadline()` is due. Turn ids grow by one for every reply prepared, so a
 reply that was discarded can never be confused with a later one.
 
-Barge-in is not handled yet: speech while the agent thinks or speaks is only
-remembered, and starts a new utterance once the reply is over.
+While the agent holds the floor (thinking or speaking), user speech first
+pauses the output (PauseOutput: stop, clear the transport's buffer) and is
+transcribed. Real words confirm a barge-in (CancelReply; the speech becomes
+the next user turn); a backchannel ("uh-huh"), a cough or noise lets the
+agent resume from where it paused once the user is quiet again.
 """
 
 from __future__ import annotations
@@ -19,30 +22,38 @@ from __future__ import annotations
 from .events import (
     Action,
     BeginUtterance,
+    CancelReply,
     DiscardReply,
     DropUtterance,
     Event,
+    OverlapWords,
+    PauseOutput,
     PrepareReply,
     ReleaseReply,
     ReplyAudioStarted,
     ReplyFailed,
     ReplyFinished,
+    ResumeOutput,
     SpeechEnded,
     SpeechStarted,
     State,
     StateChanged,
     Tick,
+    TranscribeOverlap,
     TranscriptFinal,
     VoiceBlip,
 )
-from .policy import EndpointPolicy
+from .policy import BargeInPolicy, EndpointPolicy, is_backchannel
+
+_HOLDING_FLOOR = (State.THINKING, State.SPEAKING)
 
 
 class TurnManager:
     """Decides when the user's turn ends and when the agent may speak."""
 
-    def __init__(self, policy: EndpointPolicy | None = None) -> None:
+    def __init__(self, policy: EndpointPolicy | None = None, barge_in: BargeInPolicy | None = None) -> None:
         self.policy = policy or EndpointPolicy()
+        self.barge_in = barge_in or BargeInPolicy()
         self.state = State.LISTENING
         self.turn = 0  # id of the newest reply prepared
         self._user_voiced = False  # VAD's latest verdict, in every state
@@ -51,11 +62,25 @@ class TurnManager:
         self._p_end: float | None = None
         self._final_known = False
         self._prepared = False
+        # speech over the agent: when it began, when it fell silent, whether its words are known
+        self._overlap_start: float | None = None
+        self._overlap_silence: float | None = None
+        self._overlap_settled = False
+
+    @property
+    def overlapping(self) -> bool:
+        """True while user speech over the agent is being checked (output paused)."""
+        return self._overlap_start is not None
 
     # ---- public API --------------------------------------------------------
 
     def next_deadline(self) -> float | None:
         """When the session must call handle(Tick) next, or None."""
+        if self._overlap_start is not None:
+            limit = self._overlap_start + self.barge_in.max_pause_ms / 1000.0
+            if self._overlap_silence is not None and self._overlap_settled:
+                return min(limit, self._overlap_silence + self.barge_in.resume_after_ms / 1000.0)
+            return limit
         if self.state is not State.ENDPOINTING or self._silence_start is None:
             return None
         if self.policy.speculative and not self._final_known:
@@ -72,10 +97,16 @@ class TurnManager:
         if isinstance(event, VoiceBlip):
             if self.state is State.ENDPOINTING and self._silence_start is not None:
                 self._silence_start = max(self._silence_start, event.t)
+            if self._overlap_silence is not None:
+                self._overlap_silence = max(self._overlap_silence, event.t)
             return []
+        if isinstance(event, OverlapWords):
+            return self._on_overlap_words(event)
         if isinstance(event, TranscriptFinal):
             return self._on_final(event)
         if isinstance(event, Tick):
+            if self._overlap_start is not None:
+                return self._on_overlap_tick(event.t)
             return self._on_tick(event.t)
         if isinstance(event, ReplyAudioStarted):
             if event.turn == self.turn and self.state is State.THINKING:
@@ -108,10 +139,20 @@ class TurnManager:
                 actions.append(DiscardReply(self.turn))
             self._reset_endpointing()
             return actions + self._go(State.USER_SPEAKING, ev.t)
+        if self.state in _HOLDING_FLOOR:
+            if self._overlap_start is None:
+                self._overlap_start = ev.t
+                self._overlap_settled = False
+                return [BeginUtterance(ev.t), PauseOutput(self.turn, ev.t)]
+            self._overlap_silence = None  # more speech in the same overlap
+            self._overlap_settled = False
         return []
 
     def _on_speech_ended(self, ev: SpeechEnded) -> list[Action]:
         self._user_voiced = False
+        if self._overlap_start is not None:
+            self._overlap_silence = ev.t
+            return [TranscribeOverlap(self.turn)]
         if self.state is not State.USER_SPEAKING:
             return []
         self._silence_start = ev.t
@@ -149,10 +190,51 @@ class TurnManager:
         self._prepared = True  # the released reply stays this turn's until it ends
         return actions + self._go(State.THINKING, t)
 
+    def _on_overlap_words(self, ev: OverlapWords) -> list[Action]:
+        if ev.turn != self.turn or self._overlap_start is None:
+            return []
+        if not is_backchannel(ev.text):
+            return self._barge_in(ev.t)
+        if ev.final and self._overlap_silence is not None:
+            self._overlap_settled = True  # only a backchannel or noise: resume after the silence
+            return self._on_overlap_tick(ev.t)
+        return []
+
+    def _on_overlap_tick(self, t: float) -> list[Action]:
+        deadline = self.next_deadline()
+        if deadline is None or t < deadline:
+            return []
+        self._reset_overlap()
+        return [ResumeOutput(self.turn), DropUtterance()]
+
+    def _barge_in(self, t: float) -> list[Action]:
+        """Real words over the agent: its turn is over, theirs has begun."""
+        silence = self._overlap_silence
+        actions: list[Action] = [CancelReply(self.turn, t)]
+        self._reset_overlap()
+        self._prepared = False
+        if silence is None:  # still talking
+            return actions + self._go(State.USER_SPEAKING, t)
+        self.state = State.USER_SPEAKING
+        return actions + self._on_speech_ended(SpeechEnded(silence))
+
+    def _reset_overlap(self) -> None:
+        self._overlap_start = None
+        self._overlap_silence = None
+        self._overlap_settled = False
+
     def _on_reply_over(self, turn: int, t: float) -> list[Action]:
-        if turn != self.turn or self.state not in (State.THINKING, State.SPEAKING):
+        if turn != self.turn or self.state not in _HOLDING_FLOOR:
             return []
         self._prepared = False
+        if self._overlap_start is not None:
+            # The reply ended while the user was talking over it: their utterance stands.
+            silence = self._overlap_silence
+            self._reset_overlap()
+            if silence is None:
+                return self._go(State.USER_SPEAKING, t)
+            self.state = State.USER_SPEAKING
+            return self._on_speech_ended(SpeechEnded(silence))
         if self._user_voiced:
             # The user started talking while the agent spoke (no barge-in yet).
             return [BeginUtterance(t), *self._go(State.USER_SPEAKING, t)]
