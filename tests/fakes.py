@@ -16,10 +16,10 @@ from voice_agent.stages.base import Cancelled, Message, StageError
 RATE = 16000
 
 
-def tone(ms: int, rate: int = RATE, amp: float = 0.3) -> np.ndarray:
-    """A 220 Hz tone standing in for speech (the fake VAD calls it voiced)."""
+def tone(ms: int, rate: int = RATE, amp: float = 0.3, hz: float = 220.0) -> np.ndarray:
+    """A tone standing in for speech (the fake VAD calls it voiced)."""
     t = np.arange(rate * ms // 1000) / rate
-    return (amp * 32767 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+    return (amp * 32767 * np.sin(2 * np.pi * hz * t)).astype(np.int16)
 
 
 def quiet(ms: int, rate: int = RATE) -> np.ndarray:
@@ -101,7 +101,7 @@ class FakeTts:
         self.texts.append(text)
         if len(self.texts) in self.fail_on:
             raise StageError("the fake TTS crashed")
-        return tone(60 * len(text.split()), self.sample_rate, amp=0.2)
+        return tone(60 * len(text.split()), self.sample_rate, amp=0.2, hz=350.0)  # not the user's pitch
 
 
 def fake_models(**kw: Any) -> Models:

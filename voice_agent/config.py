@@ -34,6 +34,10 @@ class SessionConfig:
     mode: str = "streaming"  # or "sequential": the naive baseline for the benchmark
     policy: EndpointPolicy = field(default_factory=EndpointPolicy)
     gate: GateConfig = field(default_factory=GateConfig)
+    # While the agent holds the floor a shorter onset makes barge-in crisp; the
+    # echo guard keeps the agent's own voice from passing it.
+    gate_holding_floor: GateConfig = field(default_factory=lambda: GateConfig(start_ms=80, start_window_ms=120))
+    echo_guard: bool = True  # off with headphones: nothing of the output reaches the mic
     vad_aggressiveness: int = 2
     preroll_ms: int = 240  # audio kept before the VAD's speech start
     partial_every_ms: int = 300  # new speech between partial transcripts (0: none)

@@ -99,10 +99,10 @@ class Player:
 
     async def play(
         self,
-        send: Callable[[np.ndarray, int, int], Awaitable[None]],
+        send: Callable[[np.ndarray, int, int, float], Awaitable[None]],
         is_cancelled: Callable[[], bool],
     ) -> None:
-        """Send everything (`send(piece, start, end)`) and return once it has played out.
+        """Send everything (`send(piece, start, end, play_at)`) and return once it has played out.
 
         A pause stops sending and rewinds; after resume() sending goes on from
         there. Returns early only when `is_cancelled()`.
@@ -133,4 +133,4 @@ class Player:
             self.cursor = end
             self._pieces.append((play_at, start, end))
             self.playout_end = play_at + (end - start) / self.rate
-            await send(audio[start:end], start, end)
+            await send(audio[start:end], start, end, play_at)

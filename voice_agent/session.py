@@ -23,7 +23,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .audio.echo import EchoGuard
 from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
+from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
 from .core.chunker import ClauseChunker
@@ -100,6 +102,8 @@ class Session:
         self.turns = TurnManager(policy)
         self.gate = VadGate(SAMPLE_RATE, self.config.gate)
         self.vad = models.make_vad(self.config.vad_aggressiveness)
+        self.echo = EchoGuard(SAMPLE_RATE) if self.config.echo_guard else None
+        self._reference = StreamResampler(self.output_rate, SAMPLE_RATE)
         self.history: list[Message] = []
         self.timelines: list[TurnTimeline] = []
         self._pending = np.zeros(0, dtype=np.int16)  # input not yet a whole frame
@@ -181,8 +185,11 @@ class Session:
         self._maybe_partial()
 
     def _push_frame(self, frame: np.ndarray) -> None:
+        maybe_user = True
+        if self.echo is not None:
+            frame, maybe_user = self.echo.process(frame, self.position)
         self._buf.append(frame)
-        change = self.gate.push(len(frame), self.vad.is_speech(frame))
+        change = self.gate.push(len(frame), maybe_user and self.vad.is_speech(frame))
         if self._utt_start is None:
             keep = (self.config.preroll_ms + self.config.gate.start_window_ms + 200) * SAMPLE_RATE // 1000
             while len(self._buf) > 1 and (len(self._buf) - 1) * FRAME_SAMPLES >= keep:
@@ -250,6 +257,8 @@ class Session:
     def _handle(self, event: ev.Event) -> None:
         for action in self.turns.handle(event):
             self._apply(action)
+        holding = self.turns.state in (ev.State.THINKING, ev.State.SPEAKING)
+        self.gate.config = self.config.gate_holding_floor if holding else self.config.gate
         self._wake.set()
 
     def _apply(self, action: ev.Action) -> None:
@@ -442,8 +451,11 @@ class Session:
         player = job.player
         track = player.track
 
-        async def send(piece: np.ndarray, start: int, end: int) -> None:
+        async def send(piece: np.ndarray, start: int, end: int, play_at: float) -> None:
             now = self.clock()
+            if self.echo is not None:
+                at = self.position + round((play_at - now) * SAMPLE_RATE)
+                self.echo.add_reference(at, self._reference.process(piece))
             if "first_audio_out" not in job.timeline.marks:
                 job.timeline.mark("first_audio_out", now)
                 self._handle(ev.ReplyAudioStarted(now, job.turn))
@@ -479,6 +491,9 @@ class Session:
             return
         heard = job.player.pause()
         job.paused_at = heard
+        if self.echo is not None:
+            self.echo.cut_reference(self.position)
+            self._reference.flush()
         self._emit({"type": "clear", "turn": turn})
 
     def _resume(self, turn: int) -> None:
