@@ -53,6 +53,21 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "wer": round(aggregate_wer(scored), 4),
         "stage_medians_ms_from_speech_end": stages,
         "discarded_speculations": sum(r["discarded_speculations"] for r in records),
+        "scenarios": {
+            "turns": {"voice_to_voice_ms": percentiles([r["voice_to_voice_ms"] for r in timed])},
+            "speculative": _speculative(records),
+        },
+    }
+
+
+def _speculative(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much speculative work was thrown away because the user went on."""
+    discarded = sum(r["discarded_speculations"] for r in records)
+    prepared = discarded + sum(len(r["turns"]) for r in records)
+    return {
+        "prepared": prepared,
+        "discarded": discarded,
+        "discarded_fraction": round(discarded / prepared, 3) if prepared else None,
     }
 
 

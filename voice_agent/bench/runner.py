@@ -13,7 +13,7 @@ import csv
 import fnmatch
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..config import SessionConfig
 from ..core.events import State
 from ..models import Models
 from ..session import Session
+from .listener import SimulatedListener
 
 LEAD_IN_MS = 500
 MAX_WAIT_AFTER_S = 10.0
@@ -73,21 +74,68 @@ def true_speech_end(pcm: np.ndarray, rate: int = SAMPLE_RATE, within_db: float =
     return int((loud[-1] + 1) * hop)
 
 
-@dataclass
-class BenchSink:
-    """Records what a session sends, stamped with the session's clock."""
+class Mic:
+    """Feeds a session in real time: queued user audio (or silence), plus optional echo."""
 
-    clock: Callable[[], float]
-    audio: list[tuple[float, int, np.ndarray]] = field(default_factory=list)
-    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    def __init__(
+        self,
+        session: Session,
+        listener: SimulatedListener,
+        clock: Callable[[], float],
+        echo: tuple[float, float] | None = None,  # (delay s, linear gain)
+    ) -> None:
+        self.session = session
+        self.listener = listener
+        self.clock = clock
+        self.echo = echo
+        self._queue = np.zeros(0, dtype=np.int16)
+        self.said = 0  # samples queued so far: the next say() starts here
+        self.frames = 0
+        self.fed_at: list[float] = []
+        self._t0: float | None = None
 
-    async def send_audio(self, turn: int, pcm: np.ndarray) -> None:
-        """Record one audio piece."""
-        self.audio.append((self.clock(), turn, pcm))
+    def say(self, pcm: np.ndarray) -> int:
+        """Queue user audio after what is already queued; return its first sample index."""
+        start = max(self.said, self.frames * FRAME_SAMPLES)
+        gap = start - self.said
+        self._queue = np.concatenate([self._queue, silence(gap * 1000 / SAMPLE_RATE), pcm])
+        self.said = start + len(pcm)
+        return start
 
-    async def send_event(self, event: dict[str, Any]) -> None:
-        """Record one event."""
-        self.events.append((self.clock(), event))
+    def fed_time(self, sample: int) -> float:
+        """When the frame holding input sample `sample` was fed."""
+        i = min(max(0, sample // FRAME_SAMPLES), len(self.fed_at) - 1)
+        return self.fed_at[i]
+
+    async def run_until(self, done: Callable[[], bool], max_s: float) -> bool:
+        """Feed frames in real time until `done()` (True) or `max_s` seconds (False)."""
+        if self._t0 is None:
+            self._t0 = self.clock()
+        stop_at = self.clock() + max_s
+        while True:
+            if done():
+                return True
+            if self.clock() >= stop_at:
+                return False
+            due = self._t0 + self.frames * FRAME_SAMPLES / SAMPLE_RATE
+            delay = due - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            start = self.frames * FRAME_SAMPLES
+            frame = self._queue[start - (self.said - len(self._queue)) :][:FRAME_SAMPLES]
+            frame = np.concatenate([frame, silence(20)[: FRAME_SAMPLES - len(frame)]]).astype(np.float32)
+            if self.echo is not None:
+                frame += self.listener.echo(self.clock(), FRAME_SAMPLES, *self.echo)
+            await self.session.push_audio(np.clip(frame, -32768, 32767).astype(np.int16))
+            self.fed_at.append(self.clock())
+            self.frames += 1
+
+    def idle(self) -> bool:
+        """True once queued speech is fed and the agent has answered and gone quiet."""
+        replied = bool(self.listener.pieces)
+        s = self.session
+        fed_all = self.frames * FRAME_SAMPLES >= self.said
+        return fed_all and replied and s.turns.state is State.LISTENING and not s._jobs  # noqa: SLF001
 
 
 async def run_clip(
@@ -99,46 +147,22 @@ async def run_clip(
 ) -> dict[str, Any]:
     """Play one clip into a fresh session in real time; return its turn record."""
     pcm = read_wav(clip.path)
-    sink = BenchSink(clock)
-    session = Session(models, sink, config, clock)
+    listener = SimulatedListener(clock, models.tts.sample_rate)
+    session = Session(models, listener, config, clock)
     await session.start()
-    lead = silence(LEAD_IN_MS)
-    stream = np.concatenate([lead, pcm])
-    speech_end = len(lead) + true_speech_end(pcm)
-    end_frame = max(0, (speech_end - 1) // FRAME_SAMPLES)
-    fed_at: dict[int, float] = {}
-    t0 = clock()
-    i = 0
-    clip_frames = -(-len(stream) // FRAME_SAMPLES)
-    replied = False
+    mic = Mic(session, listener, clock)
+    start = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
+    speech_end = start + true_speech_end(pcm)
     try:
-        while True:
-            due = t0 + i * FRAME_SAMPLES / SAMPLE_RATE
-            delay = due - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            frame = stream[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES] if i < clip_frames else silence(20)
-            if len(frame) < FRAME_SAMPLES:
-                frame = np.concatenate([frame, silence(20)[: FRAME_SAMPLES - len(frame)]])
-            await session.push_audio(frame)
-            fed_at[i] = clock()
-            i += 1
-            if i < clip_frames:
-                continue
-            replied = replied or any(e.get("type") == "agent_text" for _, e in sink.events)
-            idle = session.turns.state is State.LISTENING and not session._jobs  # noqa: SLF001
-            if replied and idle:
-                break
-            if (i - clip_frames) * FRAME_SAMPLES / SAMPLE_RATE >= MAX_WAIT_AFTER_S:
-                break
+        await mic.run_until(lambda: mic.frames * FRAME_SAMPLES >= mic.said, 60.0)
+        await mic.run_until(mic.idle, MAX_WAIT_AFTER_S)
     finally:
         await session.close()
-    true_end_t = fed_at.get(end_frame, t0)
-    return _record(clip, session, sink, true_end_t, save_to, models.tts.sample_rate)
+    return _record(clip, session, listener, mic.fed_time(speech_end - 1), save_to)
 
 
 def _record(
-    clip: Clip, session: Session, sink: BenchSink, true_end_t: float, save_to: Path | None, out_rate: int
+    clip: Clip, session: Session, listener: SimulatedListener, true_end_t: float, save_to: Path | None
 ) -> dict[str, Any]:
     turns = []
     for tl in session.timelines:
@@ -161,7 +185,7 @@ def _record(
         "breakdown_ms": first.breakdown_ms("speech_end_true") if first else {},
         "turns": [tl.as_dict() for tl in turns],
     }
-    if save_to is not None and sink.audio:
+    if save_to is not None and listener.pieces:
         save_to.parent.mkdir(parents=True, exist_ok=True)
-        write_wav(save_to, np.concatenate([a for _, _, a in sink.audio]), out_rate)
+        write_wav(save_to, listener.all_audio(), listener.rate)
     return record

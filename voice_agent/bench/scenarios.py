@@ -1,0 +1,252 @@
+"""Duplex benchmark scenarios: barge-in, backchannels, hesitations, self-echo.
+
+Each trial is a fresh session fed in real time through `Mic`, with a
+`SimulatedListener` playing the agent's output. Interruptions are timed from
+the *true onset* of the user's speech (the first 10 ms frame within 35 dB of
+the clip's loudest) to the last agent sample the listener heard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio.pcm import SAMPLE_RATE, silence, to_float
+from ..audio.resample import resample
+from ..audio.wav import read_wav
+from ..config import SessionConfig
+from ..models import Models
+from ..session import Session
+from .listener import SimulatedListener
+from .report import percentiles
+from .runner import LEAD_IN_MS, Clip, Mic, true_speech_end
+
+Clock = Callable[[], float]
+SCENARIOS = ["barge_in", "backchannel", "hesitation", "echo"]
+
+
+def default_sounds() -> list[Path]:
+    """The bundled backchannel recordings and noise burst."""
+    return sorted((Path(__file__).parent / "sounds").glob("*.wav"))
+
+
+def true_onset(pcm: np.ndarray, within_db: float = 35.0) -> int:
+    """Sample index of the first 10 ms frame within `within_db` of the loudest."""
+    hop = SAMPLE_RATE // 100
+    n = len(pcm) // hop
+    rms = np.sqrt(np.mean(pcm[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
+    loud = np.nonzero(rms >= rms.max() * 10 ** (-within_db / 20.0))[0]
+    return int(loud[0] * hop) if len(loud) else 0
+
+
+async def _start(models: Models, config: SessionConfig, clock: Clock, echo: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
+    listener = SimulatedListener(clock, models.tts.sample_rate)
+    session = Session(models, listener, config, clock)
+    await session.start()
+    return session, listener, Mic(session, listener, clock, echo)
+
+
+async def _ask_and_wait_for_reply(mic: Mic, listener: SimulatedListener, pcm: np.ndarray) -> float | None:
+    """Say `pcm`; return when the reply starts playing (its time) or None."""
+    mic.say(np.concatenate([silence(LEAD_IN_MS), pcm]))
+    await mic.run_until(lambda: bool(listener.pieces), 20.0)
+    turns = listener.turns_heard()
+    return listener.first_heard(turns[0]) if turns else None
+
+
+async def barge_in_trial(
+    models: Models, config: SessionConfig, first: Clip, second: Clip, offset_s: float, clock: Clock
+) -> dict[str, Any]:
+    """Ask with `first`; `offset_s` into the reply, talk over it with `second`."""
+    session, listener, mic = await _start(models, config, clock)
+    rec: dict[str, Any] = {"first": first.name, "second": second.name, "offset_s": offset_s}
+    try:
+        started = await _ask_and_wait_for_reply(mic, listener, read_wav(first.path))
+        if started is None:
+            return {**rec, "skipped": "no reply"}
+        turn = listener.turns_heard()[0]
+        pcm = read_wav(second.path)
+        lead = true_onset(pcm) / SAMPLE_RATE  # the clip's true onset lands `offset_s` into the reply
+        await mic.run_until(lambda: clock() >= started + offset_s - lead, 10.0)
+        onset_sample = mic.say(pcm) + true_onset(pcm)
+        await mic.run_until(mic.idle, 25.0)
+        onset_t = mic.fed_time(onset_sample)
+        stop_t = listener.last_heard(turn)
+        interrupted = [e for e in listener.of_type("interrupted") if e["turn"] == turn]
+        if not interrupted and (stop_t is None or stop_t <= onset_t):
+            return {**rec, "skipped": "the reply was over before the interruption began"}
+        heard = interrupted[0]["heard"] if interrupted else None
+        truth = models.asr.transcribe(to_float(resample(listener.heard_audio(turn), listener.rate, SAMPLE_RATE)), True)
+        second_reply = [t for t in listener.turns_heard() if t != turn]
+        return {
+            **rec,
+            "stop_ms": None if stop_t is None else round((stop_t - onset_t) * 1000.0, 1),
+            "stopped": bool(interrupted),
+            "heard_text": heard,
+            "heard_truth": truth,
+            "word_diff": None if heard is None else abs(len(heard.split()) - len(_words(truth))),
+            "answered_interruption": bool(second_reply),
+            "history": [f"{m.role}: {m.content}" for m in session.history],
+        }
+    finally:
+        await session.close()
+
+
+def _words(text: str) -> list[str]:
+    from .wer import normalize
+
+    return normalize(text)
+
+
+async def backchannel_trial(
+    models: Models, config: SessionConfig, first: Clip, sound: Path, offset_s: float, clock: Clock
+) -> dict[str, Any]:
+    """Ask with `first`; `offset_s` into the reply, play a backchannel or noise burst."""
+    session, listener, mic = await _start(models, config, clock)
+    rec: dict[str, Any] = {"first": first.name, "sound": sound.stem, "offset_s": offset_s}
+    try:
+        started = await _ask_and_wait_for_reply(mic, listener, read_wav(first.path))
+        if started is None:
+            return {**rec, "skipped": "no reply"}
+        turn = listener.turns_heard()[0]
+        await mic.run_until(lambda: clock() >= started + offset_s, 10.0)
+        if not listener.playing(clock()):
+            return {**rec, "skipped": "reply over before the backchannel"}
+        mic.say(read_wav(sound))
+        await mic.run_until(mic.idle, 25.0)
+        return {
+            **rec,
+            "stopped": any(e["turn"] == turn for e in listener.of_type("interrupted")),
+            "paused": sum(1 for e in listener.of_type("clear") if e["turn"] == turn),
+            "resumed": sum(1 for e in listener.of_type("resume") if e["turn"] == turn),
+        }
+    finally:
+        await session.close()
+
+
+def split_with_pause(pcm: np.ndarray, pause_ms: int) -> tuple[np.ndarray, int, int]:
+    """Insert `pause_ms` of silence at the quietest 30 ms between 35 % and 65 % of the speech.
+
+    Returns the new audio and the sample range of the inserted pause.
+    """
+    start, end = true_onset(pcm), true_speech_end(pcm)
+    lo, hi = start + (end - start) * 35 // 100, start + (end - start) * 65 // 100
+    win = SAMPLE_RATE * 30 // 1000
+    hop = SAMPLE_RATE // 100
+    energies = [
+        (float(np.mean(pcm[i : i + win].astype(np.float64) ** 2)), i) for i in range(lo, max(lo + 1, hi - win), hop)
+    ]
+    cut = min(energies)[1] + win // 2
+    gap = silence(pause_ms)
+    return np.concatenate([pcm[:cut], gap, pcm[cut:]]), cut, cut + len(gap)
+
+
+async def hesitation_trial(
+    models: Models, config: SessionConfig, clip: Clip, pause_ms: int, clock: Clock
+) -> dict[str, Any]:
+    """A clip with a pause inserted mid-sentence: does the agent jump in?"""
+    session, listener, mic = await _start(models, config, clock)
+    pcm, gap_start, gap_end = split_with_pause(read_wav(clip.path), pause_ms)
+    try:
+        base = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
+        await mic.run_until(mic.idle, len(pcm) / SAMPLE_RATE + 12.0)
+        turns = listener.turns_heard()
+        first = listener.first_heard(turns[0]) if turns else None
+        resume_t = mic.fed_time(base + gap_end)
+        return {
+            "clip": clip.name,
+            "pause_ms": pause_ms,
+            "premature": first is not None and first < resume_t,
+            "replied": first is not None,
+        }
+    finally:
+        await session.close()
+
+
+async def echo_trial(
+    models: Models, config: SessionConfig, clip: Clip, delay_ms: int, gain_db: float, clock: Clock
+) -> dict[str, Any]:
+    """A normal turn, with the agent's own playout mixed back into the microphone."""
+    echo = (delay_ms / 1000.0, 10 ** (gain_db / 20.0))
+    session, listener, mic = await _start(models, config, clock, echo)
+    try:
+        mic.say(np.concatenate([silence(LEAD_IN_MS), read_wav(clip.path)]))
+        await mic.run_until(mic.idle, 30.0)
+        return {
+            "clip": clip.name,
+            "delay_ms": delay_ms,
+            "gain_db": gain_db,
+            "self_interruptions": len(listener.of_type("clear")),
+            "reply_s": round(len(listener.all_audio()) / listener.rate, 2),
+        }
+    finally:
+        await session.close()
+
+
+async def run_scenarios(
+    models: Models, clips: list[Clip], names: list[str], backchannels: list[Path], trials: int,
+    config: SessionConfig | None = None, log: Callable[[str], None] = print,
+) -> dict[str, Any]:  # fmt: skip
+    """Run the named scenarios; return `summary.scenarios`-ready results."""
+    config = config or SessionConfig()
+    clock = time.monotonic
+    out: dict[str, Any] = {}
+    picked = clips[:trials]
+    if "barge_in" in names:
+        rows = []
+        for i, clip in enumerate(picked):
+            second = clips[(i + 3) % len(clips)]
+            rows.append(await barge_in_trial(models, config, clip, second, 1.0 + 1.5 * ((i * 0.37) % 1.0), clock))
+            log(f"barge_in    {rows[-1]}")
+        done = [r for r in rows if "skipped" not in r]
+        stops = [r["stop_ms"] for r in done if r["stopped"] and r["stop_ms"] is not None]
+        within = [r for r in done if r.get("word_diff") is not None and r["word_diff"] <= 1]
+        out["barge_in"] = {
+            "trials": len(rows),
+            "skipped": len(rows) - len(done),
+            "stopped": sum(1 for r in done if r["stopped"]),
+            "stop_ms": percentiles(stops),
+            "heard_text_within_one_word": round(len(within) / len(done), 3) if done else None,
+            "runs": rows,
+        }
+    if "backchannel" in names:
+        rows = []
+        for i, sound in enumerate(backchannels):
+            clip = picked[i % len(picked)]
+            rows.append(await backchannel_trial(models, config, clip, sound, 1.0 + 0.2 * (i % 5), clock))
+            log(f"backchannel {rows[-1]}")
+        done = [r for r in rows if "skipped" not in r]
+        out["backchannel"] = {
+            "trials": len(rows),
+            "skipped": len(rows) - len(done),
+            "stops": sum(1 for r in done if r["stopped"]),
+            "pauses": sum(r["paused"] for r in done),
+            "runs": rows,
+        }
+    if "hesitation" in names:
+        rows = []
+        for i, clip in enumerate(picked):
+            rows.append(await hesitation_trial(models, config, clip, (500, 600, 700)[i % 3], clock))
+            log(f"hesitation  {rows[-1]}")
+        out["hesitation"] = {
+            "trials": len(rows),
+            "premature": sum(1 for r in rows if r["premature"]),
+            "premature_rate": round(sum(1 for r in rows if r["premature"]) / len(rows), 3) if rows else None,
+            "runs": rows,
+        }
+    if "echo" in names:
+        rows = []
+        for i, clip in enumerate(picked):
+            delay, gain = (30, 60, 90, 120)[i % 4], (-6.0, -10.0, -14.0, -20.0)[(i // 2) % 4]
+            rows.append(await echo_trial(models, config, clip, delay, gain, clock))
+            log(f"echo        {rows[-1]}")
+        out["echo"] = {
+            "trials": len(rows),
+            "self_interruptions": sum(r["self_interruptions"] for r in rows),
+            "runs": rows,
+        }
+    return out
