@@ -57,7 +57,7 @@ def load_models(config: ModelConfig | None = None, system_prompt: str = DEFAULT_
         t = time.perf_counter()
         llm = LlamaLlm(
             config.llm_model or bundled.llm_model_file(),
-            n_threads=config.threads,
+            n_threads=config.llm_threads,
             max_tokens=config.llm_max_tokens,
         )
         took["llm_load"] = time.perf_counter() - t

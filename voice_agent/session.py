@@ -160,6 +160,22 @@ class Session:
             except Exception as exc:  # a broken transport must not kill the session's loop
                 log.warning("could not send %s event: %s", event.get("type"), exc)
 
+    def restart(self) -> None:
+        """Forget the conversation (a caller pressed 0): stop any reply, clear history and state."""
+        for turn, job in list(self._jobs.items()):
+            job.cancelled = True
+            if job.task is not None:
+                job.task.cancel()
+            self._emit({"type": "clear", "turn": turn})
+        self._jobs.clear()
+        self.history.clear()
+        self._end_utterance()
+        last_turn = self.turns.turn
+        self.turns = TurnManager(self.turns.policy, self.turns.barge_in)
+        self.turns.turn = last_turn  # ids keep growing: late results of old turns stay stale
+        self._emit({"type": "state", "state": self.turns.state.value})
+        self._wake.set()
+
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -363,7 +379,7 @@ class Session:
         p_end = None
         if text:
             self._emit({"type": "transcript", "final": True, "text": text, "turn": job.turn})
-            if self.turns.policy.speculative:
+            if self.turns.policy.speculative and self.config.llm_endpointing:
                 messages = self._messages(text)
                 p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
                 job.timeline.p_end = p_end

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..audio.pcm import SAMPLE_RATE, silence, to_float
 from ..audio.resample import resample
 from ..audio.wav import read_wav
 from ..config import SessionConfig
+from ..core.policy import EndpointPolicy
 from ..models import Models
 from ..session import Session
 from .listener import SimulatedListener
@@ -228,16 +230,23 @@ async def run_scenarios(
             "runs": rows,
         }
     if "hesitation" in names:
-        rows = []
-        for i, clip in enumerate(picked):
-            rows.append(await hesitation_trial(models, config, clip, (500, 600, 700)[i % 3], clock))
-            log(f"hesitation  {rows[-1]}")
-        out["hesitation"] = {
-            "trials": len(rows),
-            "premature": sum(1 for r in rows if r["premature"]),
-            "premature_rate": round(sum(1 for r in rows if r["premature"]) / len(rows), 3) if rows else None,
-            "runs": rows,
+        # The same pauses under three endpointing policies, to see which cue earns its keep.
+        fixed = EndpointPolicy(complete_ms=600.0, unknown_ms=600.0, incomplete_ms=600.0)
+        variants = {
+            "": config,
+            "punctuation_only_": replace(config, llm_endpointing=False),
+            "fixed_600ms_": replace(config, llm_endpointing=False, policy=fixed),
         }
+        out["hesitation"] = {}
+        for prefix, variant in variants.items():
+            rows = []
+            for i, clip in enumerate(picked):
+                rows.append(await hesitation_trial(models, variant, clip, (500, 600, 700)[i % 3], clock))
+                log(f"hesitation  {prefix or 'default_'} {rows[-1]}")
+            early = sum(1 for r in rows if r["premature"])
+            out["hesitation"][f"{prefix}premature_rate"] = round(early / len(rows), 3) if rows else None
+            out["hesitation"][f"{prefix}runs"] = rows
+        out["hesitation"]["trials"] = len(picked)
     if "echo" in names:
         rows = []
         for i, clip in enumerate(picked):
