@@ -21,7 +21,10 @@ class ModelConfig:
     """Which model files to load (None: the bundled default)."""
 
     asr_model: Path | None = None  # CTranslate2 Whisper directory
-    llm_model: Path | None = None  # GGUF file
+    llm_model: Path | str | None = None  # GGUF file, or the served model's name with llm_backend="openai"
+    llm_backend: str = "llama"  # or "openai": an OpenAI-compatible server such as vLLM
+    llm_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    llm_api_key: str | None = None
     voice: Path | None = None  # Piper .onnx (with .onnx.json beside it)
     threads: int = 2  # Whisper's CPU threads
     # llama.cpp's threads meet at a barrier for every layer: with as many threads

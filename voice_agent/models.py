@@ -40,7 +40,7 @@ class Models:
 def load_models(config: ModelConfig | None = None, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> Models:
     """Load ASR, LLM and TTS (bundled defaults unless configured) and warm them up."""
     from .stages.asr_whisper import WhisperAsr
-    from .stages.llm_llama import LlamaLlm
+    from .stages.llm_factory import make_llm
     from .stages.tts_piper import PiperServer, PiperTts
 
     config = config or ModelConfig()
@@ -55,11 +55,7 @@ def load_models(config: ModelConfig | None = None, system_prompt: str = DEFAULT_
         asr = WhisperAsr(config.asr_model or bundled.whisper_model_dir(), cpu_threads=config.threads)
         took["asr_load"] = time.perf_counter() - t
         t = time.perf_counter()
-        llm = LlamaLlm(
-            config.llm_model or bundled.llm_model_file(),
-            n_threads=config.llm_threads,
-            max_tokens=config.llm_max_tokens,
-        )
+        llm = make_llm(config)
         took["llm_load"] = time.perf_counter() - t
         tts = PiperTts(server)
         models = Models(asr=asr, llm=llm, tts=tts, closers=[server.stop], load_seconds=took)

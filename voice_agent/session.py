@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import metrics
 from .audio.echo import EchoGuard
 from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
 from .audio.resample import StreamResampler
@@ -34,10 +35,18 @@ from .core.turns import TurnManager
 from .core.vadgate import VadGate
 from .models import Models
 from .output import Player
-from .stages.base import Message
+from .priority import Level
+from .stages.base import Message, StageError
 from .threads import iterate_in_thread
 
 log = logging.getLogger(__name__)
+
+
+APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
+
+
+class LlmFailure(StageError):
+    """The LLM (embedded or a server) failed while generating a reply."""
 
 
 class OutputSink(Protocol):
@@ -126,10 +135,15 @@ class Session:
         self._driver = asyncio.create_task(self._drive())
         self._sender = asyncio.create_task(self._send_events())
         self._emit({"type": "state", "state": self.turns.state.value})
+        metrics.session_started()
 
     async def close(self) -> None:
         """Cancel every task of this session and wait for them to end."""
+        if self._closed:
+            return
         self._closed = True
+        if self._sender is not None:
+            metrics.session_ended()
         for job in self._jobs.values():
             job.cancelled = True
         partial = self._partial.task if self._partial else None
@@ -150,6 +164,8 @@ class Session:
 
     def _emit(self, event: dict[str, Any]) -> None:
         """Queue an event; one task sends them all, in order."""
+        if event["type"] == "error":
+            metrics.error(str(event.get("code", "unknown")))
         self._outbox.put_nowait(event)
 
     async def _send_events(self) -> None:
@@ -244,7 +260,7 @@ class Session:
 
     async def _run_partial(self, audio: np.ndarray) -> str:
         overlap_turn = self.turns.turn if self.turns.overlapping else None
-        text = str(await asyncio.to_thread(self.models.asr.transcribe, audio, False))
+        text = str(await asyncio.to_thread(self._at, Level.PARTIAL, self.models.asr.transcribe, audio, False))
         if overlap_turn is not None:
             self._handle(ev.OverlapWords(self.clock(), overlap_turn, text, final=False))
         elif text and self.turns.state is ev.State.USER_SPEAKING:
@@ -354,12 +370,34 @@ class Session:
             raise
         except Exception as exc:
             log.exception("turn %d failed", job.turn)
-            self._emit({"type": "error", "code": "stage_failed", "message": str(exc), "turn": job.turn})
+            llm_down = isinstance(exc, LlmFailure)
+            code = "llm_unavailable" if llm_down else "stage_failed"
+            self._emit({"type": "error", "code": code, "message": str(exc), "turn": job.turn})
+            if llm_down and not job.spoken:
+                await job.released.wait()  # a speculative reply: only once the user's turn is over
+                await self._apologise(job)
             self._finish(job, failed=str(exc))
+
+    async def _apologise(self, job: ReplyJob) -> None:
+        """The LLM failed before we said anything: say so, as a person would, instead of going silent."""
+        try:
+            pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, APOLOGY)
+        except Exception as exc:  # TTS down too: the error event is all we can give
+            log.warning("could not speak the apology: %s", exc)
+            return
+        player = Player(self.output_rate, self.clock, self.config.output_piece_ms, self.config.max_output_lead_s)
+        job.player = player
+        player.add(APOLOGY, pcm)
+        player.finish()
+        await self._speak(job)
 
     def _urgently(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking call while background generation yields the CPU (in a thread)."""
-        with self.models.priority.urgent():
+        return self._at(Level.FIRST_AUDIO, fn, *args)
+
+    def _at(self, level: Level, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking call (in a thread) once no more urgent work is pending."""
+        with self.models.priority.section(level):
             return fn(*args)
 
     async def _transcribe_final(self, job: ReplyJob, audio: np.ndarray) -> str:
@@ -401,8 +439,8 @@ class Session:
         speaker = self._spawn(self._speak(job))
         try:
             while (clause := await clauses.get()) is not None:
-                if job.player.track.clauses:
-                    pcm = await asyncio.to_thread(self.models.tts.synthesize, clause)
+                if job.player.track.clauses:  # later clauses have playout time in hand
+                    pcm = await asyncio.to_thread(self._at, Level.LATER_AUDIO, self.models.tts.synthesize, clause)
                 else:  # the first clause decides when the user hears us
                     pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, clause)
                 if job.cancelled:
@@ -435,6 +473,8 @@ class Session:
             for clause in chunker.flush():
                 job.timeline.mark("first_clause", self.clock())
                 out.put_nowait(clause)
+        except StageError as exc:
+            raise LlmFailure(str(exc)) from exc
         finally:
             out.put_nowait(None)
 
@@ -542,6 +582,7 @@ class Session:
         if self._jobs.get(job.turn) is not job:
             return
         del self._jobs[job.turn]
+        metrics.observe_turn(job.timeline)
         reply = " ".join(job.spoken)
         job.timeline.reply_text = reply
         if job.user_text:

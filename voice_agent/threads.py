@@ -32,7 +32,7 @@ async def iterate_in_thread(
                 if stop.is_set():
                     break
                 loop.call_soon_threadsafe(queue.put_nowait, item)
-                if between is not None:
+                if between is not None and not stop.is_set():
                     between()
         except BaseException as exc:  # delivered to the consumer, re-raised there
             loop.call_soon_threadsafe(queue.put_nowait, exc)

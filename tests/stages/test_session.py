@@ -109,7 +109,11 @@ async def test_llm_failure_is_reported(config: SessionConfig) -> None:
     await talk(session, quiet(200), tone(600), quiet(1000))
     await settle(session)
     await session.close()
-    assert "LLM" in sink.of_type("error")[0]["message"]
+    error = sink.of_type("error")[0]
+    assert error["code"] == "llm_unavailable" and "LLM" in error["message"]
+    said = [e["text"] for e in sink.of_type("agent_text")]
+    assert said and said[0].startswith("Sorry"), "the agent went silent instead of apologising"
+    assert sink.audio and session.turns.state is State.LISTENING
 
 
 async def test_close_mid_reply_leaves_no_task_or_thread(config: SessionConfig) -> None:

@@ -22,6 +22,17 @@ def register(sub: Any) -> None:
     p.add_argument("--json", type=Path, help="write the full result here")
     p.add_argument("--save-audio", type=Path, help="write each reply as WAV into this folder")
     p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument(
+        "--sessions",
+        help="load test: N simulated clients at once (or a list, e.g. 1,2,4,6), staggered, each playing clips",
+    )
+    p.add_argument(
+        "--scenarios",
+        help="duplex scenarios to run after the turns: all, or a list of barge_in,backchannel,hesitation,echo",
+    )
+    p.add_argument("--trials", type=int, default=8, help="with --scenarios: trials per scenario (default 8)")
+    p.add_argument("--per-client", type=int, default=2, help="with --sessions: clips each client plays (default 2)")
+    p.add_argument("--stagger", type=float, default=0.7, help="with --sessions: seconds between client starts")
     add_model_args(p)
     p.set_defaults(run=run)
 
@@ -47,9 +58,29 @@ async def _bench(args: argparse.Namespace) -> int:
         print(f"voice-agent bench: missing clip files: {', '.join(map(str, missing[:5]))}", file=sys.stderr)
         return 2
     modes = ["streaming", "sequential"] if args.mode == "both" else [args.mode]
+    counts = None
+    if args.sessions:
+        from ..bench.load import parse_counts
+
+        try:
+            counts = parse_counts(args.sessions)
+        except ValueError as exc:
+            print(f"voice-agent bench: {exc}", file=sys.stderr)
+            return 2
     models = load_models(model_config(args))
     try:
-        result = await run_bench(models, clips, modes, SessionConfig(), save_dir=args.save_audio)
+        if counts:
+            from ..bench.load import run_load
+
+            result = await run_load(models, clips, counts, SessionConfig(), args.stagger, args.per_client)
+        else:
+            result = await run_bench(models, clips, modes, SessionConfig(), save_dir=args.save_audio)
+            if args.scenarios:
+                from ..bench.scenarios import SCENARIOS, default_sounds, run_scenarios
+
+                names = SCENARIOS if args.scenarios == "all" else args.scenarios.split(",")
+                scen = await run_scenarios(models, clips, names, default_sounds(), args.trials)
+                result["summary"].setdefault("scenarios", {}).update(scen)
     finally:
         models.close()
     if args.json:

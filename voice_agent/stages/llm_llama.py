@@ -127,12 +127,17 @@ class LlamaLlm:
             probs = np.exp(z)
             return float(probs[end_ids[0]] / probs.sum())
 
-        with self._lock:
-            try:
-                return self._on_worker(run)
-            except (RuntimeError, ValueError) as exc:
-                log.warning("end-of-turn scoring failed: %s", exc)
-                return None
+        # A reply generating for another turn (or a speculative one being torn
+        # down) holds the model; the endpoint must never wait for it.
+        if not self._lock.acquire(timeout=0.02):
+            return None
+        try:
+            return self._on_worker(run)
+        except (RuntimeError, ValueError) as exc:
+            log.warning("end-of-turn scoring failed: %s", exc)
+            return None
+        finally:
+            self._lock.release()
 
     def _open_user_turn(self, messages: list[Message]) -> tuple[str, str] | None:
         """The chat prompt cut right after the last message's text, and what follows it."""
