@@ -548,7 +548,9 @@ class Session:
         heard = job.player.pause()
         job.paused_at = heard
         if self.echo is not None:
-            self.echo.cut_reference(self.position)
+            # What was already handed over may still be in the transport's or the
+            # device's pipeline: its echo can arrive up to max_lag later.
+            self.echo.cut_reference(self.position + self.echo.max_lag)
             self._reference.flush()
         self._emit({"type": "clear", "turn": turn})
 

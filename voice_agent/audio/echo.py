@@ -82,13 +82,25 @@ class EchoGuard:
         if float(np.max(np.abs(ref), initial=0.0)) < 1e-4:
             return frame, True
         self.stats.frames_with_echo += 1
-        lag = self._fit_lag(position)
+        # Two candidate delays: the one fitted on the last 200 ms (stable) and the
+        # best for this frame alone (right when the path just changed, or the
+        # block held too little echo to fit); keep whichever explains more.
+        best: tuple[float, int, float, np.ndarray] | None = None
+        for lag in {self._fit_lag(position), self._frame_lag(x, ref)}:
+            echo = ref[self.max_lag - lag : self.max_lag - lag + len(frame)]
+            energy = float(np.dot(echo, echo))
+            if energy <= 1e-9:
+                continue
+            gain = float(np.clip(np.dot(x, echo) / energy, 0.0, 4.0))
+            residual = x - gain * echo
+            score = float(np.dot(residual, residual))
+            if best is None or score < best[0]:
+                best = (score, lag, gain, residual)
+        if best is None:
+            return frame, True
+        _, lag, gain, residual = best
         echo = ref[self.max_lag - lag : self.max_lag - lag + len(frame)]
         energy = float(np.dot(echo, echo))
-        if energy <= 1e-9:
-            return frame, True
-        gain = float(np.clip(np.dot(x, echo) / energy, 0.0, 4.0))
-        residual = x - gain * echo
         res_rms = float(np.sqrt(np.mean(residual**2)))
         echo_rms = gain * float(np.sqrt(energy / len(echo)))
         self.stats.lag_ms = 1000.0 * lag / self.rate
@@ -100,6 +112,14 @@ class EchoGuard:
             self.stats.frames_suppressed += 1
         out = np.clip(np.round(residual * 32768.0), -32768, 32767).astype(np.int16)
         return out, speech_possible
+
+    def _frame_lag(self, x: np.ndarray, ref: np.ndarray) -> int:
+        """The delay at which the reference best matches this frame alone."""
+        n = len(x)
+        size = 1 << int(np.ceil(np.log2(len(ref) + n)))
+        corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(x, size)), size)[: self.max_lag + 1]
+        norms = np.sqrt(np.maximum(np.convolve(ref[: self.max_lag + n] ** 2, np.ones(n), "valid"), 1e-12))
+        return self.max_lag - int(np.argmax(corr / norms[: len(corr)]))
 
     def _remember(self, x: np.ndarray, position: int) -> None:
         if position != self._recent_end:
