@@ -12,7 +12,7 @@ setup-dev:
 	VA_DEV=1 bash scripts/setup.sh
 
 run: setup
-	$(VENV)/bin/voice-agent respond tests/data/clips/clean_cmu_goforward.wav --out reply.wav
+	$(VENV)/bin/voice-agent serve
 
 test: setup-dev
 	bash scripts/test.sh
