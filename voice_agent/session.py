@@ -17,9 +17,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,36 +28,16 @@ from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
 from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
-from .core.chunker import ClauseChunker
 from .core.metrics import TurnTimeline
 from .core.turns import TurnManager
 from .core.vadgate import VadGate
 from .models import Models
 from .output import Player
 from .priority import Level
-from .stages.base import Message, StageError
-from .threads import iterate_in_thread
+from .replies import OutputSink, ReplyJob, ReplyPipeline
+from .stages.base import Message
 
 log = logging.getLogger(__name__)
-
-
-APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
-
-
-class LlmFailure(StageError):
-    """The LLM (embedded or a server) failed while generating a reply."""
-
-
-class OutputSink(Protocol):
-    """Where a session's audio and events go (a transport, or the benchmark)."""
-
-    async def send_audio(self, turn: int, pcm: np.ndarray) -> None:
-        """Send int16 mono audio of `turn` at the session's output rate."""
-        ...
-
-    async def send_event(self, event: dict[str, Any]) -> None:
-        """Send a JSON-ready event ({"type": ...})."""
-        ...
 
 
 @dataclass
@@ -70,23 +49,7 @@ class PartialRun:
     task: asyncio.Task[str]
 
 
-@dataclass
-class ReplyJob:
-    """One reply in flight: its turn id, release gate and tasks."""
-
-    turn: int
-    timeline: TurnTimeline
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: bool = False
-    task: asyncio.Task[None] | None = None
-    user_text: str = ""
-    spoken: list[str] = field(default_factory=list)  # clauses whose audio has started going out
-    player: Player = field(default_factory=lambda: Player(22050, time.monotonic))
-    paused_at: int | None = None  # sample position heard when the output was paused
-    early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
-
-
-class Session:
+class Session(ReplyPipeline):
     """One conversation. Create, `await start()`, `push_audio(...)`, `await close()`."""
 
     def __init__(
@@ -361,175 +324,6 @@ class Session:
         job.timeline.mark("endpoint", self.clock())
         job.released.set()
         self._end_utterance()
-
-    async def _guard(self, job: ReplyJob, body: Any) -> None:
-        """Run a reply; turn stage failures into an error event and ReplyFailed."""
-        try:
-            await body
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("turn %d failed", job.turn)
-            llm_down = isinstance(exc, LlmFailure)
-            code = "llm_unavailable" if llm_down else "stage_failed"
-            self._emit({"type": "error", "code": code, "message": str(exc), "turn": job.turn})
-            if llm_down and not job.spoken:
-                await job.released.wait()  # a speculative reply: only once the user's turn is over
-                await self._apologise(job)
-            self._finish(job, failed=str(exc))
-
-    async def _apologise(self, job: ReplyJob) -> None:
-        """The LLM failed before we said anything: say so, as a person would, instead of going silent."""
-        try:
-            pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, APOLOGY)
-        except Exception as exc:  # TTS down too: the error event is all we can give
-            log.warning("could not speak the apology: %s", exc)
-            return
-        player = Player(self.output_rate, self.clock, self.config.output_piece_ms, self.config.max_output_lead_s)
-        job.player = player
-        player.add(APOLOGY, pcm)
-        player.finish()
-        await self._speak(job)
-
-    def _urgently(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking call while background generation yields the CPU (in a thread)."""
-        return self._at(Level.FIRST_AUDIO, fn, *args)
-
-    def _at(self, level: Level, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking call (in a thread) once no more urgent work is pending."""
-        with self.models.priority.section(level):
-            return fn(*args)
-
-    async def _transcribe_final(self, job: ReplyJob, audio: np.ndarray) -> str:
-        text: str | None = None
-        if job.early_final is not None:
-            try:
-                text = await asyncio.shield(job.early_final)
-            except Exception:  # the partial failed: decode again below
-                text = None
-        if text is None:
-            text = str(await asyncio.to_thread(self._urgently, self.models.asr.transcribe, audio, True))
-        if job.cancelled:
-            raise asyncio.CancelledError
-        job.user_text = text
-        job.timeline.user_text = text
-        job.timeline.mark("asr_final", self.clock())
-        p_end = None
-        if text:
-            self._emit({"type": "transcript", "final": True, "text": text, "turn": job.turn})
-            if self.turns.policy.speculative and self.config.llm_endpointing:
-                messages = self._messages(text)
-                p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
-                job.timeline.p_end = p_end
-                if job.cancelled:
-                    raise asyncio.CancelledError
-        self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end))
-        return text
-
-    def _messages(self, user_text: str) -> list[Message]:
-        recent = self.history[-self.config.max_history_messages :]
-        return [Message("system", self.config.system_prompt), *recent, Message("user", user_text)]
-
-    async def _reply_streaming(self, job: ReplyJob, audio: np.ndarray) -> None:
-        text = await self._transcribe_final(job, audio)
-        if not text:
-            return self._finish(job)
-        clauses: asyncio.Queue[str | None] = asyncio.Queue()
-        producer = self._spawn(self._generate(job, text, clauses))
-        speaker = self._spawn(self._speak(job))
-        try:
-            while (clause := await clauses.get()) is not None:
-                if job.player.track.clauses:  # later clauses have playout time in hand
-                    pcm = await asyncio.to_thread(self._at, Level.LATER_AUDIO, self.models.tts.synthesize, clause)
-                else:  # the first clause decides when the user hears us
-                    pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, clause)
-                if job.cancelled:
-                    return
-                job.timeline.mark("first_tts_audio", self.clock())
-                job.player.add(clause, pcm)
-            await producer  # re-raise its failure, if any
-            job.player.finish()
-            await speaker
-        finally:
-            for task in (producer, speaker):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(producer, speaker, return_exceptions=True)
-        self._finish(job)
-
-    async def _generate(self, job: ReplyJob, user_text: str, out: asyncio.Queue[str | None]) -> None:
-        chunker = ClauseChunker()
-        messages = self._messages(user_text)
-        try:
-            stream = iterate_in_thread(lambda c: self.models.llm.stream(messages, c), self.models.priority.checkpoint)
-            async with aclosing(stream) as deltas:
-                async for delta in deltas:
-                    if job.cancelled:
-                        return
-                    job.timeline.mark("llm_first_token", self.clock())
-                    for clause in chunker.push(delta):
-                        job.timeline.mark("first_clause", self.clock())
-                        out.put_nowait(clause)
-            for clause in chunker.flush():
-                job.timeline.mark("first_clause", self.clock())
-                out.put_nowait(clause)
-        except StageError as exc:
-            raise LlmFailure(str(exc)) from exc
-        finally:
-            out.put_nowait(None)
-
-    async def _reply_sequential(self, job: ReplyJob, audio: np.ndarray) -> None:
-        """The naive baseline: whole transcript, whole reply, whole synthesis, then speak."""
-        text = await self._transcribe_final(job, audio)
-        if not text:
-            return self._finish(job)
-        messages = self._messages(text)
-
-        def generate() -> str:
-            return "".join(self.models.llm.stream(messages, lambda: job.cancelled))
-
-        reply = await asyncio.to_thread(generate)
-        job.timeline.mark("llm_first_token", self.clock())
-        chunker = ClauseChunker()
-        clauses = chunker.push(reply) + chunker.flush()
-        job.timeline.mark("first_clause", self.clock())
-        pcms = [await asyncio.to_thread(self.models.tts.synthesize, c) for c in clauses]
-        job.timeline.mark("first_tts_audio", self.clock())
-        for clause, pcm in zip(clauses, pcms):
-            job.player.add(clause, pcm)
-        job.player.finish()
-        await self._speak(job)
-        self._finish(job)
-
-    async def _speak(self, job: ReplyJob) -> None:
-        """Once released, play the turn's audio out, marking clause ends as they are sent."""
-        await job.released.wait()
-        player = job.player
-        track = player.track
-
-        async def send(piece: np.ndarray, start: int, end: int, play_at: float) -> None:
-            now = self.clock()
-            if self.echo is not None:
-                at = self.position + round((play_at - now) * SAMPLE_RATE)
-                self.echo.add_reference(at, self._reference.process(piece))
-            if "first_audio_out" not in job.timeline.marks:
-                job.timeline.mark("first_audio_out", now)
-                self._handle(ev.ReplyAudioStarted(now, job.turn))
-                self._emit({"type": "latency", "turn": job.turn, **job.timeline.breakdown_ms()})
-            for i, (text, c0, _) in enumerate(track.clauses):
-                if start <= c0 < end and i >= len(job.spoken):
-                    job.spoken.append(text)
-                    self._emit({"type": "agent_text", "turn": job.turn, "text": text})
-            await self.sink.send_audio(job.turn, piece)
-            job.timeline.audio_seconds = max(job.timeline.audio_seconds, end / self.output_rate)
-            for i, (_, _, c1) in enumerate(track.clauses):
-                if start < c1 <= end:
-                    name = f"{job.turn}:{i + 1}"
-                    self._emit(
-                        {"type": "mark", "turn": job.turn, "name": name, "audio_s": round(c1 / self.output_rate, 4)}
-                    )
-
-        await player.play(send, lambda: job.cancelled)
 
     def playback_report(self, turn: int, heard_s: float) -> None:
         """A transport reports that the listener has heard `heard_s` seconds of `turn`'s audio.
