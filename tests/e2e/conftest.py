@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,7 @@ import pytest
 
 from voice_agent.audio.pcm import SAMPLE_RATE
 from voice_agent.audio.wav import read_wav, write_wav
-from voice_agent.bench.runner import Clip, read_manifest, true_speech_end
-from voice_agent.models import Models, load_models
+from voice_agent.bench.runner import Clip, true_speech_end
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -33,20 +32,6 @@ CHROMIUM_FLAGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-
-
-@pytest.fixture(scope="session")
-def models() -> Iterator[Models]:
-    """The bundled models, loaded once for every end-to-end test."""
-    m = load_models()
-    yield m
-    m.close()
-
-
-@pytest.fixture(scope="session")
-def clips() -> dict[str, Clip]:
-    """The test clips by name."""
-    return {c.name: c for c in read_manifest(DATA / "MANIFEST.tsv")}
 
 
 def mic_recording(path: Path, *parts: tuple[float, Clip | None]) -> list[tuple[float, float]]:

@@ -1,4 +1,4 @@
-"""Real bundled models, loaded once for all integration tests."""
+"""Fixtures shared by every test folder: the real bundled models (loaded once) and the test clips."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from voice_agent.bench.runner import Clip, read_manifest
 from voice_agent.models import Models, load_models
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def models() -> Iterator[Models]:
+    """The bundled models, loaded once per test run and shared by all tests that need them."""
     m = load_models()
     yield m
     m.close()
@@ -22,4 +23,5 @@ def models() -> Iterator[Models]:
 
 @pytest.fixture(scope="session")
 def clips() -> dict[str, Clip]:
+    """The test clips by name."""
     return {c.name: c for c in read_manifest(DATA / "MANIFEST.tsv")}
