@@ -26,6 +26,7 @@ from ..session import Session
 from .listener import SimulatedListener
 from .report import percentiles
 from .runner import LEAD_IN_MS, Clip, Mic, true_speech_end
+from .wer import normalize
 
 Clock = Callable[[], float]
 SCENARIOS = ["barge_in", "backchannel", "hesitation", "echo"]
@@ -52,12 +53,29 @@ async def _start(models: Models, config: SessionConfig, clock: Clock, echo: tupl
     return session, listener, Mic(session, listener, clock, echo)
 
 
-async def _ask_and_wait_for_reply(mic: Mic, listener: SimulatedListener, pcm: np.ndarray) -> float | None:
-    """Say `pcm`; return when the reply starts playing (its time) or None."""
-    mic.say(np.concatenate([silence(LEAD_IN_MS), pcm]))
+async def _talk_over_reply(
+    mic: Mic, listener: SimulatedListener, clock: Clock, first: np.ndarray, second: np.ndarray, offset_s: float
+) -> tuple[int, float] | str:
+    """Say `first`; place `second` so its true onset lands `offset_s` into the reply; feed until quiet.
+
+    Returns (the reply's turn, the onset's time), or why the trial does not count.
+    """
+    mic.say(np.concatenate([silence(LEAD_IN_MS), first]))
     await mic.run_until(lambda: bool(listener.pieces), 20.0)
     turns = listener.turns_heard()
-    return listener.first_heard(turns[0]) if turns else None
+    started = listener.first_heard(turns[0]) if turns else None
+    if started is None:
+        return "no reply"
+    lead = true_onset(second) / SAMPLE_RATE
+    await mic.run_until(lambda: clock() >= started + offset_s - lead, 10.0)
+    onset_sample = mic.say(second) + true_onset(second)
+    await mic.run_until(mic.idle, 25.0)
+    onset_t = mic.fed_time(onset_sample)
+    stop_t = listener.last_heard(turns[0])
+    paused = any(e["turn"] == turns[0] for e in listener.of_type("clear"))
+    if not paused and (stop_t is None or stop_t <= onset_t):
+        return "the reply was over before the user's sound began"
+    return turns[0], onset_t
 
 
 async def barge_in_trial(
@@ -67,41 +85,26 @@ async def barge_in_trial(
     session, listener, mic = await _start(models, config, clock)
     rec: dict[str, Any] = {"first": first.name, "second": second.name, "offset_s": offset_s}
     try:
-        started = await _ask_and_wait_for_reply(mic, listener, read_wav(first.path))
-        if started is None:
-            return {**rec, "skipped": "no reply"}
-        turn = listener.turns_heard()[0]
-        pcm = read_wav(second.path)
-        lead = true_onset(pcm) / SAMPLE_RATE  # the clip's true onset lands `offset_s` into the reply
-        await mic.run_until(lambda: clock() >= started + offset_s - lead, 10.0)
-        onset_sample = mic.say(pcm) + true_onset(pcm)
-        await mic.run_until(mic.idle, 25.0)
-        onset_t = mic.fed_time(onset_sample)
+        outcome = await _talk_over_reply(mic, listener, clock, read_wav(first.path), read_wav(second.path), offset_s)
+        if isinstance(outcome, str):
+            return {**rec, "skipped": outcome}
+        turn, onset_t = outcome
         stop_t = listener.last_heard(turn)
         interrupted = [e for e in listener.of_type("interrupted") if e["turn"] == turn]
-        if not interrupted and (stop_t is None or stop_t <= onset_t):
-            return {**rec, "skipped": "the reply was over before the interruption began"}
         heard = interrupted[0]["heard"] if interrupted else None
         truth = models.asr.transcribe(to_float(resample(listener.heard_audio(turn), listener.rate, SAMPLE_RATE)), True)
-        second_reply = [t for t in listener.turns_heard() if t != turn]
         return {
             **rec,
             "stop_ms": None if stop_t is None else round((stop_t - onset_t) * 1000.0, 1),
             "stopped": bool(interrupted),
             "heard_text": heard,
             "heard_truth": truth,
-            "word_diff": None if heard is None else abs(len(heard.split()) - len(_words(truth))),
-            "answered_interruption": bool(second_reply),
+            "word_diff": None if heard is None else abs(len(heard.split()) - len(normalize(truth))),
+            "answered_interruption": any(t != turn for t in listener.turns_heard()),
             "history": [f"{m.role}: {m.content}" for m in session.history],
         }
     finally:
         await session.close()
-
-
-def _words(text: str) -> list[str]:
-    from .wer import normalize
-
-    return normalize(text)
 
 
 async def backchannel_trial(
@@ -111,15 +114,10 @@ async def backchannel_trial(
     session, listener, mic = await _start(models, config, clock)
     rec: dict[str, Any] = {"first": first.name, "sound": sound.stem, "offset_s": offset_s}
     try:
-        started = await _ask_and_wait_for_reply(mic, listener, read_wav(first.path))
-        if started is None:
-            return {**rec, "skipped": "no reply"}
-        turn = listener.turns_heard()[0]
-        await mic.run_until(lambda: clock() >= started + offset_s, 10.0)
-        if not listener.playing(clock()):
-            return {**rec, "skipped": "reply over before the backchannel"}
-        mic.say(read_wav(sound))
-        await mic.run_until(mic.idle, 25.0)
+        outcome = await _talk_over_reply(mic, listener, clock, read_wav(first.path), read_wav(sound), offset_s)
+        if isinstance(outcome, str):
+            return {**rec, "skipped": outcome}
+        turn, _ = outcome
         return {
             **rec,
             "stopped": any(e["turn"] == turn for e in listener.of_type("interrupted")),
