@@ -10,7 +10,7 @@ import sys
 from .stages.base import StageError
 
 # One line per subcommand module (voice_agent/commands/<name>.py with register()).
-COMMANDS = ["bench", "respond", "doctor", "serve", "talk", "devices"]
+COMMANDS = ["bench", "respond", "doctor", "serve", "talk", "devices", "phone_sim"]
 
 
 def build_parser() -> argparse.ArgumentParser:

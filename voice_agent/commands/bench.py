@@ -30,6 +30,12 @@ def register(sub: Any) -> None:
         "--scenarios",
         help="duplex scenarios to run after the turns: all, or a list of barge_in,backchannel,hesitation,echo",
     )
+    p.add_argument(
+        "--transport",
+        choices=["direct", "twilio"],
+        default="direct",
+        help="twilio: through the phone bridge (8 kHz mu-law) with a simulated caller",
+    )
     p.add_argument("--trials", type=int, default=8, help="with --scenarios: trials per scenario (default 8)")
     p.add_argument("--per-client", type=int, default=2, help="with --sessions: clips each client plays (default 2)")
     p.add_argument("--stagger", type=float, default=0.7, help="with --sessions: seconds between client starts")
@@ -69,7 +75,11 @@ async def _bench(args: argparse.Namespace) -> int:
             return 2
     models = load_models(model_config(args))
     try:
-        if counts:
+        if args.transport == "twilio":
+            from ..bench.phone import run_phone_bench
+
+            result = await run_phone_bench(models, clips, SessionConfig())
+        elif counts:
             from ..bench.load import run_load
 
             result = await run_load(models, clips, counts, SessionConfig(), args.stagger, args.per_client)

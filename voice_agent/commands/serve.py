@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..transports.phone import add_phone_args
 from .common import add_model_args, model_config
 
 
@@ -30,6 +31,8 @@ def register(sub: Any) -> None:
     p.add_argument("--max-sessions", type=int, default=4, help="concurrent conversations (default 4)")
     p.add_argument("--idle-timeout", type=float, default=120.0, help="close a silent connection after S seconds")
     p.add_argument("--web-dir", type=Path, help="serve the page from this folder (default: the bundled web/)")
+    p.add_argument("--persona", type=Path, help="persona TOML: name, background, speaking style (default: built-in)")
+    add_phone_args(p)
     add_model_args(p)
     p.set_defaults(run=run)
 
@@ -58,12 +61,23 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, config: Any) -> int:
     from ..models import load_models
+    from ..persona import load_persona
     from ..transports.gateway import Gateway, run_gateway
+    from ..transports.phone import mount_phone_routes, phone_config
+    from ..transports.phone.webhook import WebhookServer
 
+    config.session.system_prompt = load_persona(args.persona).system_prompt()
     print("loading models ...", file=sys.stderr, flush=True)
-    models = await asyncio.to_thread(load_models, model_config(args))
+    models = await asyncio.to_thread(load_models, model_config(args), config.session.system_prompt)
+    webhooks: list[WebhookServer] = []
 
     def ready(gateway: Gateway) -> None:
+        routes = mount_phone_routes(gateway, phone_config(args))
+        gateway.http_hook = routes.twiml_http_response
+        if args.webhook_port:
+            hook = WebhookServer(routes.config, lambda: gateway.config.token)
+            webhooks.append(hook)
+            asyncio.ensure_future(hook.start())
         token = f"?token={config.token}" if config.token else ""
         print(f"voice-agent: open http://{config.host}:{gateway.port}/{token}  (Ctrl-C stops)", flush=True)
 
@@ -76,5 +90,7 @@ async def _serve(args: argparse.Namespace, config: Any) -> int:
     except asyncio.CancelledError:
         pass
     finally:
+        for hook in webhooks:
+            await hook.close()
         models.close()
     return 0

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ def register(sub: Any) -> None:
         "--headphones", action="store_true", help="no echo guard: the agent can't hear itself, so talk over it freely"
     )
     p.add_argument("--quiet", action="store_true", help="plain lines instead of the live view (for logs and pipes)")
+    p.add_argument("--persona", type=Path, help="persona TOML: name, background, speaking style (default: built-in)")
     add_model_args(p)
     p.set_defaults(run=run)
 
@@ -48,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def session_config(headphones: bool) -> SessionConfig:
+def session_config(headphones: bool, persona: Path | None = None) -> SessionConfig:
     """On speakers the session's echo guard keeps the agent from hearing (and interrupting) itself."""
-    return SessionConfig(echo_guard=not headphones)
+    from ..persona import load_persona
+
+    return SessionConfig(echo_guard=not headphones, system_prompt=load_persona(persona).system_prompt())
 
 
 class Talk:
@@ -146,7 +150,7 @@ async def _talk(args: argparse.Namespace, audio: LocalAudio) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     talk = Talk(audio, view)
-    session = Session(models, talk, session_config(args.headphones))
+    session = Session(models, talk, session_config(args.headphones, args.persona))
     talk.session = session
     audio.source_rate = session.output_rate
     pump: asyncio.Task[None] | None = None

@@ -76,6 +76,8 @@ class Gateway:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.active = 0  # conversations in progress, all routes together
         self.server: Server | None = None
+        # Extra GET pages (the phone bridge's TwiML): (path, headers, raw query) -> (status, body, type) | None
+        self.http_hook: Callable[[str, Headers, str], tuple[int, bytes, str] | None] | None = None
         self.mount("/ws", browser_handler)
 
     def mount(self, pattern: str, handler: Handler) -> None:
@@ -131,9 +133,15 @@ class Gateway:
         if self.route(request.path) is not None:
             if not self._origin_ok(request.headers):
                 return conn.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-            if not self._token_ok(request):
+            # Carriers cannot add a token to the stream URL or headers: the phone
+            # bridge checks it itself (a <Parameter> in the TwiML, sent back in `start`).
+            if not path.startswith("/phone/") and not self._token_ok(request):
                 return conn.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
             return None
+        if self.http_hook is not None:
+            hit = self.http_hook(path, request.headers, urlsplit(request.path).query)
+            if hit is not None:
+                return _response(*hit)
         if path == "/metrics":
             if not self._token_ok(request):
                 return conn.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
