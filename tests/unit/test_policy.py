@@ -42,3 +42,20 @@ def test_completeness_cues(text: str | None, cue: bool | None) -> None:
 )
 def test_silence_needed(text: str | None, p_end: float | None, ms: float) -> None:
     assert P.silence_needed_ms(text, p_end) == ms
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Uh-huh.", "Yeah, right.", "mm-hmm", "I see.", "I.E.", "M-M-M-M.", "AHH", "Okay", "Hmm.", "Oh, wow.", ""],
+)
+def test_backchannels_and_sounds(text: str) -> None:
+    from voice_agent.core.policy import is_backchannel
+
+    assert is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["Wait, stop.", "What about tomorrow?", "No, go home.", "Uh, hold on", "I see a dog"])
+def test_real_words_are_not_backchannels(text: str) -> None:
+    from voice_agent.core.policy import is_backchannel
+
+    assert not is_backchannel(text)

@@ -106,10 +106,18 @@ BACKCHANNELS = frozenset(
 )
 
 
+# Sounds rather than words, as Whisper spells them: "ahh", "mmm", "M-M-M", "hmm", "uh".
+_SOUND = re.compile(r"^(?:[aeou]h+|h*[aeou]+h*|m+|h?m+h?m*|huh|aha)$")
+
+
 def is_backchannel(text: str) -> bool:
-    """True if `text` has no word beyond backchannels ("uh-huh", "yeah, right", "I see")."""
-    words = re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())
-    return all(w in BACKCHANNELS or all(p in BACKCHANNELS for p in w.split("-")) for w in words)
+    """True if `text` has no word beyond backchannels and non-word sounds.
+
+    Whisper writes short backchannels oddly ("I see" as "I.E.", "mm-hmm" as
+    "M-M-M-M."), so each piece between hyphens or dots is judged alone.
+    """
+    pieces = re.findall(r"[a-z]+", text.lower().replace("'", ""))
+    return all(p in BACKCHANNELS or _SOUND.match(p) for p in pieces)
 
 
 @dataclass(frozen=True)
