@@ -71,6 +71,7 @@ class ReplyJob:
     player: Player = field(default_factory=lambda: Player(22050, time.monotonic))
     paused_at: int | None = None  # sample position heard when the output was paused
     early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
+    final_sent: bool = False  # the committed transcript event went out
 
 
 class ReplyPipeline:
@@ -97,6 +98,14 @@ class ReplyPipeline:
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         raise NotImplementedError
+
+    def _emit_final(self, job: ReplyJob) -> None:
+        """Show the transcript: final once the turn is released (committed), tentative before."""
+        if not job.user_text or job.final_sent:
+            return
+        final = job.released.is_set()
+        self._emit({"type": "transcript", "final": final, "text": job.user_text, "turn": job.turn})
+        job.final_sent = final
 
     async def _guard(self, job: ReplyJob, body: Any) -> None:
         """Run a reply; turn stage failures into an error event and ReplyFailed."""
@@ -152,7 +161,7 @@ class ReplyPipeline:
         job.timeline.mark("asr_final", self.clock())
         p_end = None
         if text:
-            self._emit({"type": "transcript", "final": True, "text": text, "turn": job.turn})
+            self._emit_final(job)
             if self.turns.policy.speculative and self.config.llm_endpointing:
                 messages = self._messages(text)
                 p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)

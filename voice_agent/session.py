@@ -321,6 +321,7 @@ class Session(ReplyPipeline):
             return
         job.timeline.mark("endpoint", self.clock())
         job.released.set()
+        self._emit_final(job)
         self._end_utterance()
 
     def playback_report(self, turn: int, heard_s: float) -> None:

@@ -106,7 +106,7 @@ async def test_one_turn_through_the_protocol_at_48k_both_ways(gateway: Gateway) 
     assert list(audio) == [1]
     # FakeTts speaks 0.66 s at 16 kHz; it reaches the client resampled to 48 kHz.
     assert abs(audio[1] - 0.66 * 48000) < 0.01 * 48000
-    final = next(e for e in events if e["type"] == "transcript")
+    final = next(e for e in events if e["type"] == "transcript" and e["final"])
     assert final == {"type": "transcript", "final": True, "text": "hello there.", "turn": 1}
 
 
