@@ -32,6 +32,9 @@ class ModelConfig:
     # (measured here under load: 124 ms/token with 2 threads, 26 with 1).
     llm_threads: int = field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) - 1)))
     llm_max_tokens: int = 48
+    # Contexts of the embedded model: more lets sessions' replies overlap
+    # instead of queueing (about 140 MB each for the bundled 135M model).
+    llm_contexts: int = 2
 
 
 @dataclass

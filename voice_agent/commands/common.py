@@ -21,6 +21,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-api-key", help=f"with --llm openai: bearer token (default: ${API_KEY_ENV})")
     p.add_argument("--voice", type=Path, help="Piper voice .onnx (default: bundled en_US-joe-medium)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads per model (default 2)")
+    p.add_argument(
+        "--llm-contexts", type=int, default=2, help="embedded LLM contexts: replies of that many sessions overlap"
+    )
 
 
 def model_config(args: argparse.Namespace) -> ModelConfig:
@@ -37,4 +40,5 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         llm_backend=backend,
         llm_url=getattr(args, "llm_url", None),
         llm_api_key=getattr(args, "llm_api_key", None),
+        llm_contexts=getattr(args, "llm_contexts", 2),
     )

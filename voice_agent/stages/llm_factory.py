@@ -27,6 +27,11 @@ def make_llm(config: Any) -> Llm:
 
         path = Path(model) if model else bundled.llm_model_file()
         threads = getattr(config, "llm_threads", None) or getattr(config, "threads", None) or 1
+        contexts = int(getattr(config, "llm_contexts", 1) or 1)
+        if contexts > 1:
+            from .llm_llama_pool import LlamaPool
+
+            return LlamaPool(path, contexts, n_threads=int(threads), max_tokens=max_tokens)
         return LlamaLlm(path, n_threads=int(threads), max_tokens=max_tokens)
     if backend == "openai":
         from .llm_openai import OpenAiLlm

@@ -151,25 +151,46 @@ class LlamaLlm:
         cut = at + len(text)
         return rendered[:cut], rendered[cut:]
 
-    def stream(self, messages: list[Message], cancelled: Cancelled) -> Iterator[str]:
-        """Yield reply text deltas; returns within one token once `cancelled()`."""
+    @property
+    def busy(self) -> bool:
+        """True while a generation or scoring holds this context."""
+        return self._lock.locked()
+
+    def reserve(self) -> None:
+        """Take this context for a stream(reserved=True) that starts right away (LlamaPool's handover)."""
+        self._lock.acquire()
+
+    def cached_prefix(self, messages: list[Message]) -> int:
+        """How many tokens of this prompt the context already holds (0 if unknown)."""
+        split = self._open_user_turn(messages)
+        if split is None:
+            return 0
+        tokens = self._llm.tokenize(split[0].encode(), special=True)
+        return int(self._llm.longest_token_prefix(self._llm.input_ids[: self._llm.n_tokens].tolist(), tokens))
+
+    def stream(self, messages: list[Message], cancelled: Cancelled, reserved: bool = False) -> Iterator[str]:
+        """Yield reply text deltas; returns within one token once `cancelled()`.
+
+        `reserved`: the caller already holds this context (LlamaPool.reserve()); the stream releases it.
+        """
         done = object()
-        with self._lock:
+        if not reserved:
+            self._lock.acquire()
+        try:
+            chunks: Iterator[Any] = self._on_worker(
+                lambda: iter(self._llm.create_chat_completion(messages=_chat(messages), stream=True, **self._params()))
+            )
             try:
-                chunks: Iterator[Any] = self._on_worker(
-                    lambda: iter(
-                        self._llm.create_chat_completion(messages=_chat(messages), stream=True, **self._params())
-                    )
-                )
-                try:
-                    while not cancelled():
-                        chunk: Any = self._on_worker(lambda: next(chunks, done))
-                        if chunk is done:
-                            return
-                        delta = chunk["choices"][0].get("delta", {}).get("content")
-                        if delta:
-                            yield delta
-                finally:
-                    self._on_worker(chunks.close)  # type: ignore[attr-defined]
-            except (RuntimeError, ValueError) as exc:
-                raise StageError(f"the LLM failed: {exc}") from exc
+                while not cancelled():
+                    chunk: Any = self._on_worker(lambda: next(chunks, done))
+                    if chunk is done:
+                        return
+                    delta = chunk["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        yield delta
+            finally:
+                self._on_worker(chunks.close)  # type: ignore[attr-defined]
+        except (RuntimeError, ValueError) as exc:
+            raise StageError(f"the LLM failed: {exc}") from exc
+        finally:
+            self._lock.release()
