@@ -23,7 +23,7 @@ import numpy as np
 
 from .audio.echo import EchoGuard
 from .audio.pcm import SAMPLE_RATE
-from .audio.resample import resample
+from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
 from .core.chunker import ClauseChunker
@@ -86,6 +86,7 @@ class ReplyPipeline:
     turns: TurnManager
     history: list[Message]
     output_rate: int
+    _reference: StreamResampler
 
     def _emit(self, event: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -256,10 +257,7 @@ class ReplyPipeline:
             now = self.clock()
             if self.echo is not None:
                 at = self.gate.position + round((play_at - now) * SAMPLE_RATE)
-                # Resampled piece by piece: a streaming resampler would hold the
-                # reference back by tens of ms, and a short echo delay would then
-                # look negative (the echo "before" its source) and never fit.
-                self.echo.add_reference(at, resample(piece, self.output_rate, SAMPLE_RATE))
+                self.echo.add_reference(at, self._reference.process(piece))
             if "first_audio_out" not in job.timeline.marks:
                 job.timeline.mark("first_audio_out", now)
                 self._handle(ev.ReplyAudioStarted(now, job.turn))

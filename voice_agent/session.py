@@ -25,6 +25,7 @@ import numpy as np
 from . import metrics
 from .audio.echo import EchoGuard
 from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
+from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
 from .core.metrics import TurnTimeline
@@ -74,6 +75,10 @@ class Session(ReplyPipeline):
         self.gate = VadGate(SAMPLE_RATE, self.config.gate)
         self.vad = models.make_vad(self.config.vad_aggressiveness)
         self.echo = EchoGuard(SAMPLE_RATE) if self.config.echo_guard else None
+        # The echo reference: continuous across pieces (no edge artifacts) and
+        # "QQ", which holds nothing back; HQ's tens of ms of lag would make a
+        # short echo delay look negative (the echo "before" its source).
+        self._reference = StreamResampler(self.output_rate, SAMPLE_RATE, quality="QQ")
         self.history: list[Message] = []
         self.timelines: list[TurnTimeline] = []
         self._pending = np.zeros(0, dtype=np.int16)  # input not yet a whole frame
@@ -344,6 +349,7 @@ class Session(ReplyPipeline):
             # What was already handed over may still be in the transport's or the
             # device's pipeline: its echo can arrive up to max_lag later.
             self.echo.cut_reference(self.position + self.echo.max_lag)
+            self._reference.flush()
         self._emit({"type": "clear", "turn": turn})
 
     def _resume(self, turn: int) -> None:
