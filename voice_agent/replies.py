@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -63,12 +62,12 @@ class ReplyJob:
 
     turn: int
     timeline: TurnTimeline
+    player: Player  # the turn's audio on its way out
     released: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: bool = False
     task: asyncio.Task[None] | None = None
     user_text: str = ""
     spoken: list[str] = field(default_factory=list)  # clauses whose audio has started going out
-    player: Player = field(default_factory=lambda: Player(22050, time.monotonic))
     paused_at: int | None = None  # sample position heard when the output was paused
     early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
     final_sent: bool = False  # the committed transcript event went out

@@ -86,7 +86,7 @@ class EchoGuard:
         # best for this frame alone (right when the path just changed, or the
         # block held too little echo to fit); keep whichever explains more.
         best: tuple[float, int, float, np.ndarray] | None = None
-        for lag in {self._fit_lag(position), self._frame_lag(x, ref)}:
+        for lag in {self._fit_lag(), self._frame_lag(x, ref)}:
             echo = ref[self.max_lag - lag : self.max_lag - lag + len(frame)]
             energy = float(np.dot(echo, echo))
             if energy <= 1e-9:
@@ -127,7 +127,7 @@ class EchoGuard:
         self._recent = np.concatenate([self._recent, x])[-self._block :]
         self._recent_end = position + len(x)
 
-    def _fit_lag(self, position: int) -> int:  # noqa: ARG002 - the block ends at this frame
+    def _fit_lag(self) -> int:
         """The delay (samples) at which the reference best matches the last 200 ms of input."""
         block = self._recent
         n = len(block)

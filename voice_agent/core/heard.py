@@ -40,10 +40,6 @@ class Track:
             break
         return " ".join(words)
 
-    def clause_count_heard(self, upto: int) -> int:
-        """How many clauses were played to their end by sample `upto`."""
-        return sum(1 for _, _, end in self.clauses if end <= upto)
-
 
 def _words_before(text: str, fraction: float) -> list[str]:
     """Words of `text` whose midpoint lies before `fraction` of its duration."""
