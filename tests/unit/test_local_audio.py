@@ -215,6 +215,7 @@ async def test_clear_pauses_resume_goes_on_and_interrupted_shows_what_was_heard(
     await talk.send_event({"type": "agent_text", "turn": 3, "text": "How are you?"})
     deliver(audio, hear(audio, 1103))
     assert session.reports == [(3, pytest.approx(0.05, abs=1e-4))]
+    assert [lat.turn for lat in talk.latencies] == [1]  # the first reply heard, whatever its session turn id
     assert capsys.readouterr().out.splitlines()[-1] == "agent: Hello there."
     stale = hear(audio, 1102)  # still on its way to the speaker...
 

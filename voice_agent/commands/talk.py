@@ -113,7 +113,8 @@ class Talk:
             self._heard_first.add(turn)
             first_sound = at - heard_s
             heard_ms = None if self._voice_end is None else round((first_sound - self._voice_end) * 1000.0, 1)
-            lat = TurnLatency(turn, heard_ms, self._breakdowns.get(turn, {}))
+            # Numbered by reply heard, not by the session's turn id (discarded speculative turns use ids too).
+            lat = TurnLatency(len(self.latencies) + 1, heard_ms, self._breakdowns.get(turn, {}))
             self.latencies.append(lat)
             self.view.latency(lat)
             self._peak = float("-inf")
