@@ -70,6 +70,10 @@ class Player:
                 heard = max(heard, s0 + int((now - start) * self.rate))
         return heard
 
+    def ahead_s(self) -> float:
+        """Seconds of audio queued or in flight that the listener has not heard yet."""
+        return max(0, self.track.length - self.heard_samples()) / self.rate
+
     def pause(self) -> int:
         """Stop sending and rewind to what was heard; return that sample position."""
         heard = self.heard_samples()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -31,12 +32,15 @@ from .core.turns import TurnManager
 from .core.vadgate import VadGate
 from .models import Models
 from .output import Player
-from .priority import Level
+from .priority import GenerationYield, Level
 from .stages.base import Message, StageError
 from .threads import iterate_in_thread
 
 log = logging.getLogger(__name__)
 
+# Later text may wait for other replies' first clauses only while this reply
+# has more than this much unheard audio (the next clause must still be synthesised).
+TEXT_MARGIN_S = 0.8
 APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
 
 
@@ -205,15 +209,19 @@ class ReplyPipeline:
     async def _generate(self, job: ReplyJob, user_text: str, out: asyncio.Queue[str | None]) -> None:
         chunker = ClauseChunker()
         messages = self._messages(user_text)
+        yielding = GenerationYield(self.models.priority)
         try:
-            stream = iterate_in_thread(lambda c: self.models.llm.stream(messages, c), self.models.priority.checkpoint)
+            stream = iterate_in_thread(lambda c: self.models.llm.stream(messages, c), yielding)
             async with aclosing(stream) as deltas:
                 async for delta in deltas:
                     if job.cancelled:
                         return
                     job.timeline.mark("llm_first_token", self.clock())
+                    # Audio in hand, less what the next clause's synthesis and sending need.
+                    yielding.slack_until = time.monotonic() + job.player.ahead_s() - TEXT_MARGIN_S
                     for clause in chunker.push(delta):
                         job.timeline.mark("first_clause", self.clock())
+                        yielding.clause_out = True
                         out.put_nowait(clause)
             for clause in chunker.flush():
                 job.timeline.mark("first_clause", self.clock())
@@ -221,6 +229,7 @@ class ReplyPipeline:
         except StageError as exc:
             raise LlmFailure(str(exc)) from exc
         finally:
+            yielding.close()
             out.put_nowait(None)
 
     async def _reply_sequential(self, job: ReplyJob, audio: np.ndarray) -> None:

@@ -209,7 +209,13 @@ class Session(ReplyPipeline):
     def _maybe_partial(self) -> None:
         """Start a partial transcript every `partial_every_ms` of speech, and one as
         soon as the speech pauses: by the time the VAD calls the silence (180 ms
-        later) that one is done, and it serves as the final transcript for free."""
+        later) that one is done, and it serves as the final transcript for free.
+
+        Periodic partials only show the user their words, so while the user has
+        the floor they wait for idle CPU: with several sessions in a process they
+        would otherwise delay other sessions' first audio. The one at a pause is
+        first-audio work (the likely final); over the agent's speech every
+        partial is, since real words in it confirm a barge-in."""
         listening = self.turns.state is ev.State.USER_SPEAKING or self.turns.overlapping
         if not listening or self._utt_start is None:
             return
@@ -221,12 +227,15 @@ class Session(ReplyPipeline):
         pausing = self.gate.unvoiced_run >= SAMPLE_RATE * 60 // 1000 and covered < self.gate.last_voiced_end
         if not pausing and (not every or self.position - covered < every):
             return
-        task = asyncio.create_task(self._run_partial(self._utterance_audio()))
+        if not pausing and not self.turns.overlapping and not self.models.priority.idle:
+            return  # shed under load; retried on the next frame
+        level = Level.FIRST_AUDIO if pausing or self.turns.overlapping else Level.PARTIAL
+        task = asyncio.create_task(self._run_partial(self._utterance_audio(), level))
         self._partial = PartialRun(self._utt_start, self.position, task)
 
-    async def _run_partial(self, audio: np.ndarray) -> str:
+    async def _run_partial(self, audio: np.ndarray, level: Level) -> str:
         overlap_turn = self.turns.turn if self.turns.overlapping else None
-        text = str(await asyncio.to_thread(self._at, Level.PARTIAL, self.models.asr.transcribe, audio, False))
+        text = str(await asyncio.to_thread(self._at, level, self.models.asr.transcribe, audio, False))
         if overlap_turn is not None:
             self._handle(ev.OverlapWords(self.clock(), overlap_turn, text, final=False))
         elif text and self.turns.state is ev.State.USER_SPEAKING:

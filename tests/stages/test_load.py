@@ -15,7 +15,7 @@ from voice_agent.audio.wav import write_wav
 from voice_agent.bench.load import PlayoutSink, parse_counts, rss_mb, run_load, run_load_once
 from voice_agent.bench.runner import Clip
 from voice_agent.config import SessionConfig
-from voice_agent.priority import CpuPriority, Level
+from voice_agent.priority import CpuPriority, GenerationYield, Level
 
 
 @pytest.fixture
@@ -140,3 +140,32 @@ def test_generation_checkpoint_yields_to_first_audio_only() -> None:
         prio.checkpoint()  # bounded: a stuck urgent call never starves generation
         assert 0.15 < time.monotonic() - t < 1.0
     assert not prio.busy
+
+
+def test_later_generation_yields_to_another_replys_first_clause_while_its_audio_lasts() -> None:
+    prio = CpuPriority()
+    waiting_for_context = GenerationYield(prio)  # no token yet: must not hold anyone up
+    assert prio.idle
+    later = GenerationYield(prio, max_wait_s=0.2)
+    later.clause_out = True
+    later.slack_until = time.monotonic() + 5.0
+    t = time.monotonic()
+    later()
+    assert time.monotonic() - t < 0.05
+
+    first = GenerationYield(prio)
+    first()  # its first token: from now on it is first-clause work
+    assert prio.pending(Level.GENERATION) == 1 and not prio.idle
+    t = time.monotonic()
+    later()  # audio in hand: gives way, for at most max_wait_s at a time
+    assert 0.15 < time.monotonic() - t < 1.0
+    later.slack_until = time.monotonic() - 0.1  # its audio is running out: no more waiting
+    t = time.monotonic()
+    later()
+    assert time.monotonic() - t < 0.05
+
+    first.clause_out = True
+    first()  # its first clause is out: it stops counting, once
+    first.close()
+    waiting_for_context.close()
+    assert prio.pending(Level.GENERATION) == 0 and prio.idle

@@ -15,6 +15,7 @@ import pytest
 from tests.fakes import FakeAsr, FakeLlm, FakeTts, RecordingSink, fake_models, quiet, tone
 from voice_agent.config import SessionConfig
 from voice_agent.core.events import State
+from voice_agent.priority import Level
 from voice_agent.session import Session
 
 
@@ -244,3 +245,31 @@ async def test_backchannel_pauses_then_resumes_same_turn(config: SessionConfig) 
     spoken = " ".join(e["text"] for e in sink.of_type("agent_text"))
     assert spoken.split() == llm.reply.split(), "the resumed reply lost or repeated clauses"
     assert [m.role for m in session.history] == ["user", "assistant"]
+
+
+async def _partials_while(loaded: bool) -> tuple[int, list[str]]:
+    models = fake_models(asr=FakeAsr(text=lambda n: "words so far."))
+    if loaded:  # another session's reply is generating its first clause
+        models.priority.enter(Level.GENERATION)
+    sink = RecordingSink()
+    session = Session(models, sink, SessionConfig(partial_every_ms=300))
+    await session.start()
+    await talk(session, quiet(200))
+    for _ in range(20):  # 2 s of speech, in real time
+        await talk(session, tone(100))
+        await asyncio.sleep(0.1)
+    if loaded:
+        models.priority.leave(Level.GENERATION)
+    await talk(session, quiet(1000))
+    await settle(session)
+    await session.close()
+    transcripts = sink.of_type("transcript")
+    return sum(not e["final"] for e in transcripts), [e["text"] for e in transcripts if e["final"]]
+
+
+async def test_partial_transcripts_give_way_under_load_but_the_final_does_not() -> None:
+    idle_partials, idle_finals = await _partials_while(loaded=False)
+    loaded_partials, loaded_finals = await _partials_while(loaded=True)
+    assert idle_partials >= 4, idle_partials
+    assert loaded_partials == 1  # only the one at the pause, which serves as the final
+    assert idle_finals == loaded_finals == ["words so far."]
