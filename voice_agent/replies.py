@@ -27,6 +27,7 @@ from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
 from .core.chunker import ClauseChunker
+from .core.inputclock import InputClock
 from .core.metrics import TurnTimeline
 from .core.turns import TurnManager
 from .core.vadgate import VadGate
@@ -90,6 +91,7 @@ class ReplyPipeline:
     history: list[Message]
     output_rate: int
     _reference: StreamResampler
+    input_clock: InputClock
 
     def _emit(self, event: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -264,7 +266,7 @@ class ReplyPipeline:
         async def send(piece: np.ndarray, start: int, end: int, play_at: float) -> None:
             now = self.clock()
             if self.echo is not None:
-                at = self.gate.position + round((play_at - now) * SAMPLE_RATE)
+                at = self.input_clock.position_at(play_at, self.gate.position + round((play_at - now) * SAMPLE_RATE))
                 self.echo.add_reference(at, self._reference.process(piece))
             if "first_audio_out" not in job.timeline.marks:
                 job.timeline.mark("first_audio_out", now)

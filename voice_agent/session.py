@@ -28,6 +28,7 @@ from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
 from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
+from .core.inputclock import InputClock
 from .core.metrics import TurnTimeline
 from .core.turns import TurnManager
 from .core.vadgate import VadGate
@@ -79,6 +80,7 @@ class Session(ReplyPipeline):
         # "QQ", which holds nothing back; HQ's tens of ms of lag would make a
         # short echo delay look negative (the echo "before" its source).
         self._reference = StreamResampler(self.output_rate, SAMPLE_RATE, quality="QQ")
+        self.input_clock = InputClock(SAMPLE_RATE)  # places the reference on the input's timeline
         self.history: list[Message] = []
         self.timelines: list[TurnTimeline] = []
         self._pending = np.zeros(0, dtype=np.int16)  # input not yet a whole frame
@@ -178,6 +180,7 @@ class Session(ReplyPipeline):
         pcm = np.concatenate([self._pending, np.asarray(pcm, dtype=np.int16)])
         whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
         self._pending = pcm[whole:]
+        self.input_clock.observe(self.clock(), self.position + len(pcm))
         for start in range(0, whole, FRAME_SAMPLES):
             self._push_frame(pcm[start : start + FRAME_SAMPLES])
         self._maybe_partial()

@@ -199,11 +199,6 @@ def test_talk_quiet_transcribes_the_mic_and_answers_on_the_speaker(pulse: dict[s
     assert 0 < acoustic_ms < 8000
 
 
-@pytest.mark.xfail(
-    reason="the echo guard's one-path fit does not cancel PulseAudio's resampled loopback well enough: "
-    "part of the agent's own echo still reads as speech (known gap, see the issue notes)",
-    strict=False,
-)
 def test_on_speakers_the_agent_does_not_interrupt_itself(pulse: dict[str, str], tmp_path: Path) -> None:
     """The speaker is looped back into the microphone, like a laptop's: the reply must play to its end."""
     clip = next(c for c in read_manifest(DATA / "MANIFEST.tsv") if c.name == CLIP)

@@ -59,3 +59,143 @@ def test_cut_reference_forgets_unplayed_audio() -> None:
     guard.cut_reference(800)
     frame = np.zeros(320, dtype=np.int16)
     assert guard.process(frame, 1200)[0] is frame  # nothing was played there
+
+
+# ---- a filtered echo path (what resamplers, a loopback's buffers and a room make of it) ----
+
+FRAME = 320
+CONVERGE_S = 0.5  # the adaptive filter's time to learn the path, on echo alone
+
+
+def speech(*names: str) -> np.ndarray:
+    """Clips back to back, as float."""
+    return np.concatenate([read_wav(CLIPS / f"{n}.wav") for n in names]).astype(np.float64)
+
+
+AGENT = ("clean_librivox_sense_and_sensibility_0880", "clean_librispeech_test-clean_spk260_horizon")
+USER = "clean_cmu_goforward"
+
+
+def echo_path(delay_ms: float, gain_db: float) -> np.ndarray:
+    """An impulse response: a fractional delay and a 6 kHz low-pass (a resampler) and two weak reflections."""
+    k = np.arange(-16, 17)
+    fractional = np.sinc(k - 0.45) * np.hamming(33)  # 0.45 samples: the worst case for a single tap
+    lowpass = 0.75 * np.sinc(0.75 * np.arange(-15, 16)) * np.hamming(31)
+    h = np.convolve(fractional, lowpass)
+    h = np.concatenate([h, np.zeros(200)])
+    h[31 + 48] += 0.25 * h[31]  # +3 ms, -12 dB
+    h[31 + 144] -= 0.12 * h[31]  # +9 ms, -18 dB
+    h *= 10 ** (gain_db / 20) / np.abs(h).max()
+    lead = int(round(delay_ms * 16)) - 31  # the main tap lands at delay_ms
+    return np.concatenate([np.zeros(lead), h])
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def frames(guard: EchoGuard, mic: np.ndarray) -> tuple[list[bool], np.ndarray]:
+    """Each frame's verdict, and the whole residual."""
+    verdicts, out = [], []
+    for i in range(0, len(mic) - FRAME + 1, FRAME):
+        residual, speech_possible = guard.process(mic[i : i + FRAME], i)
+        verdicts.append(speech_possible)
+        out.append(residual)
+    return verdicts, np.concatenate(out).astype(np.float64)
+
+
+def loud(x: np.ndarray, dbfs: float = -40.0) -> list[int]:
+    """Frames of `x` above `dbfs` (RMS)."""
+    limit = 32768 * 10 ** (dbfs / 20)
+    n = len(x) // FRAME
+    rms = np.sqrt(np.mean(x[: n * FRAME].astype(np.float64).reshape(n, FRAME) ** 2, axis=1))
+    return [i for i in range(n) if rms[i] > limit]
+
+
+@pytest.mark.parametrize(("delay_ms", "gain_db"), [(30, -6), (70, -12), (120, -20)])
+def test_filtered_echo_alone_is_suppressed(delay_ms: int, gain_db: float) -> None:
+    agent = speech(*AGENT)
+    echo = np.convolve(agent, echo_path(delay_ms, gain_db))[: len(agent)]
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(agent))
+    verdicts, residual = frames(guard, to_int16(echo))
+    start = int((delay_ms / 1000 + CONVERGE_S) * 50)
+    echo_frames = [i for i in loud(echo, -40 + gain_db) if i >= start]
+    passed = sum(verdicts[i] for i in echo_frames)
+    assert passed <= 0.05 * len(echo_frames), f"{passed}/{len(echo_frames)} echo frames would reach the VAD"
+    idx = np.concatenate([np.arange(i * FRAME, (i + 1) * FRAME) for i in echo_frames])
+    erle = 10 * np.log10(np.sum(echo[idx] ** 2) / np.sum(residual[idx] ** 2))
+    assert erle > 15.0, f"the residual is only {erle:.1f} dB below the echo"
+    assert guard.stats.lag_ms == pytest.approx(delay_ms, abs=2)
+
+
+@pytest.mark.parametrize("gain_db", [-6, -12])
+def test_user_speech_over_filtered_echo_gets_through(gain_db: float) -> None:
+    agent, user = speech(*AGENT), speech(USER)
+    echo = np.convolve(agent, echo_path(50, gain_db))[: len(agent)]
+    at = 32000  # the user starts talking 2 s into the agent's reply
+    near = np.zeros(len(agent))
+    near[at : at + len(user)] = user[: len(agent) - at]
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(agent))
+    verdicts, _ = frames(guard, to_int16(echo + near))
+    talking = [i for i in loud(near, -30) if i < len(verdicts)]
+    heard = sum(verdicts[i] for i in talking)
+    assert heard >= 0.9 * len(talking), f"only {heard}/{len(talking)} of the user's loud frames got through"
+    quiet = set(loud(near, -70))
+    echo_only = [i for i in loud(echo, -40 + gain_db) if i >= int((0.05 + CONVERGE_S) * 50) and i not in quiet]
+    passed = sum(verdicts[i] for i in echo_only)
+    assert passed <= 0.05 * len(echo_only), f"{passed}/{len(echo_only)} echo-only frames would reach the VAD"
+
+
+def test_jittered_pieces_are_played_back_to_back() -> None:
+    """The session places each piece by its clock, tens of ms off; the device plays them back to back."""
+    agent = speech(*AGENT)
+    echo = np.convolve(agent, echo_path(60, -6))[: len(agent)]
+    guard = EchoGuard()
+    rng = np.random.default_rng(1)
+    pcm = to_int16(agent)
+    for start in range(0, len(pcm), 640):
+        guard.add_reference(start + int(rng.integers(-640, 320)), pcm[start : start + 640])
+    verdicts, _ = frames(guard, to_int16(echo))
+    echo_frames = [i for i in loud(echo, -46) if i >= int((0.06 + CONVERGE_S) * 50)]
+    passed = sum(verdicts[i] for i in echo_frames)
+    assert passed <= 0.05 * len(echo_frames), f"{passed}/{len(echo_frames)} echo frames would reach the VAD"
+
+
+def test_the_learned_path_serves_the_next_reply_placed_differently() -> None:
+    """After a cut, the next reply's reference lands 25 ms off: the filter moves, it does not relearn."""
+    agent = speech(*AGENT)
+    path = echo_path(40, -6)
+    half = len(agent) // 2 // FRAME * FRAME
+    first, second = agent[:half], agent[half:]
+    start = half + 16000  # the next reply, 1 s later
+    mic = np.zeros(start + len(second))
+    mic[:half] = np.convolve(first, path)[:half]
+    mic[start:] = np.convolve(second, path)[: len(second)]
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(first))
+    frames(guard, to_int16(mic[:start]))
+    guard.cut_reference(start)
+    guard.add_reference(start + 400, to_int16(second))  # placed 25 ms late: the echo seems 25 ms early
+    verdicts = [guard.process(to_int16(mic[i : i + FRAME]), i)[1] for i in range(start, len(mic) - FRAME + 1, FRAME)]
+    echo_frames = [i for i in loud(mic[start:], -46) if i < len(verdicts)]
+    passed = sum(verdicts[i] for i in echo_frames)
+    assert passed <= 0.05 * len(echo_frames), f"{passed}/{len(echo_frames)} echo frames of the next reply passed"
+
+
+def test_a_jump_of_the_path_mid_reply_is_followed() -> None:
+    """The device's buffer runs dry 2 s in: 40 ms of silence, and the echo comes 40 ms later from then on."""
+    agent = speech(*AGENT)
+    echo = np.convolve(agent, echo_path(60, -6))[: len(agent)]
+    at, late = 32000, 640
+    mic = np.concatenate([echo[:at], np.zeros(late), echo[at:]])[: len(agent)]
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(agent))
+    verdicts, residual = frames(guard, to_int16(mic))
+    after = [i for i in loud(mic, -46) if i >= at // FRAME]
+    passed = sum(verdicts[i] for i in after)
+    assert passed <= 0.05 * len(after), f"{passed}/{len(after)} echo frames after the jump would reach the VAD"
+    idx = np.concatenate([np.arange(i * FRAME, (i + 1) * FRAME) for i in after])
+    erle = 10 * np.log10(np.sum(mic[idx] ** 2) / np.sum(residual[idx] ** 2))
+    assert erle > 15.0, f"after the jump the residual is only {erle:.1f} dB below the echo"

@@ -124,8 +124,8 @@ class Mic:
             start = self.frames * FRAME_SAMPLES
             frame = self._queue[start - (self.said - len(self._queue)) :][:FRAME_SAMPLES]
             frame = np.concatenate([frame, silence(20)[: FRAME_SAMPLES - len(frame)]]).astype(np.float32)
-            if self.echo is not None:
-                frame += self.listener.echo(self.clock(), FRAME_SAMPLES, *self.echo)
+            if self.echo is not None:  # a microphone's samples are captured on a steady clock, however late fed
+                frame += self.listener.echo(due, FRAME_SAMPLES, *self.echo)
             await self.session.push_audio(np.clip(frame, -32768, 32767).astype(np.int16))
             self.fed_at.append(self.clock())
             self.frames += 1

@@ -174,13 +174,19 @@ async def echo_trial(
     echo = (delay_ms / 1000.0, 10 ** (gain_db / 20.0))
     session, listener, mic = await _start(models, config, clock, echo)
     try:
-        mic.say(np.concatenate([silence(LEAD_IN_MS), read_wav(clip.path)]))
+        pcm = read_wav(clip.path)
+        first = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
         await mic.run_until(mic.idle, 30.0)
+        # A clip with long pauses (JFK's) can draw a reply mid-speech that the
+        # rest of the speech then interrupts: that is the user, not the echo.
+        speech_over = mic.fed_time(first + true_speech_end(pcm))
+        clears = [t for t, e in listener.events if e.get("type") == "clear"]
         return {
             "clip": clip.name,
             "delay_ms": delay_ms,
             "gain_db": gain_db,
-            "self_interruptions": len(listener.of_type("clear")),
+            "self_interruptions": sum(1 for t in clears if t > speech_over),
+            "user_interruptions": sum(1 for t in clears if t <= speech_over),
             "reply_s": round(len(listener.all_audio()) / listener.rate, 2),
         }
     finally:
@@ -254,6 +260,7 @@ async def run_scenarios(
         out["echo"] = {
             "trials": len(rows),
             "self_interruptions": sum(r["self_interruptions"] for r in rows),
+            "user_interruptions": sum(r["user_interruptions"] for r in rows),  # a reply begun mid-speech
             "runs": rows,
         }
     return out
