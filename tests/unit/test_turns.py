@@ -199,3 +199,24 @@ def test_no_deadline_while_waiting_for_speculative_transcript() -> None:
     tm = TurnManager(POLICY)
     run(tm, [SpeechStarted(0.0), SpeechEnded(1.0)])
     assert tm.next_deadline() is None  # the transcript decides; no busy ticking
+
+
+@pytest.mark.parametrize("phantom", ["Thank you.", "Bye.", "you"])
+def test_a_partial_that_is_whispers_stock_phrase_waits_for_the_final(phantom: str) -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0)])
+    assert kinds(run(tm, [OverlapWords(5.3, 1, phantom, final=False)])) == []  # a fragment of "right"
+    run(tm, [SpeechEnded(5.4)])
+    assert kinds(run(tm, [OverlapWords(5.5, 1, "Right.", final=True), Tick(5.75)])) == [
+        ResumeOutput(1),
+        DropUtterance(),
+    ]
+    assert tm.state is State.SPEAKING
+
+
+def test_the_same_phrase_as_the_whole_utterance_still_barges_in() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0), SpeechEnded(5.6)])
+    assert CancelReply(1, 5.7) in kinds(run(tm, [OverlapWords(5.7, 1, "Thank you.", final=True)]))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.pcm import SAMPLE_RATE, silence, to_float
+from ..audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, silence, to_float
 from ..audio.resample import resample
 from ..audio.wav import read_wav
 from ..config import SessionConfig
@@ -60,22 +60,31 @@ async def _talk_over_reply(
 
     Returns (the reply's turn, the onset's time), or why the trial does not count.
     """
-    mic.say(np.concatenate([silence(LEAD_IN_MS), first]))
-    await mic.run_until(lambda: bool(listener.pieces), 20.0)
-    turns = listener.turns_heard()
-    started = listener.first_heard(turns[0]) if turns else None
-    if started is None:
+    speech_end = mic.say(np.concatenate([silence(LEAD_IN_MS), first])) + len(silence(LEAD_IN_MS))
+    speech_end += true_speech_end(first)
+
+    def answer() -> int | None:
+        """The first reply that began after the question was over (one begun in a pause of it is not)."""
+        if mic.frames * FRAME_SAMPLES <= speech_end:
+            return None
+        over = mic.fed_time(speech_end)
+        return next((t for t in listener.turns_heard() if (listener.first_heard(t) or 0.0) >= over), None)
+
+    await mic.run_until(lambda: answer() is not None, 20.0)
+    turn = answer()
+    started = None if turn is None else listener.first_heard(turn)
+    if turn is None or started is None:
         return "no reply"
     lead = true_onset(second) / SAMPLE_RATE
     await mic.run_until(lambda: clock() >= started + offset_s - lead, 10.0)
     onset_sample = mic.say(second) + true_onset(second)
     await mic.run_until(mic.idle, 25.0)
     onset_t = mic.fed_time(onset_sample)
-    stop_t = listener.last_heard(turns[0])
-    paused = any(e["turn"] == turns[0] for e in listener.of_type("clear"))
+    stop_t = listener.last_heard(turn)
+    paused = any(e["turn"] == turn for e in listener.of_type("clear"))
     if not paused and (stop_t is None or stop_t <= onset_t):
         return "the reply was over before the user's sound began"
-    return turns[0], onset_t
+    return turn, onset_t
 
 
 async def barge_in_trial(

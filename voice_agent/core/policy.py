@@ -120,6 +120,16 @@ def is_backchannel(text: str) -> bool:
     return all(p in BACKCHANNELS or _SOUND.match(p) for p in pieces)
 
 
+# What Whisper writes for a fragment of sound it cannot make out: a partial
+# transcript cut mid-"right" came back "Thank you.", mid-"I see" "Bye.".
+_PHANTOMS = frozenset(["thank you", "thanks", "thank you very much", "thanks for watching", "bye", "you"])
+
+
+def is_phantom(text: str) -> bool:
+    """True if `text` is one of Whisper's stock phrases for unclear audio (weak evidence of words)."""
+    return " ".join(re.findall(r"[a-z]+", text.lower())) in _PHANTOMS
+
+
 @dataclass(frozen=True)
 class BargeInPolicy:
     """How the agent treats speech while it holds the floor (thinking or speaking)."""
