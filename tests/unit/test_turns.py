@@ -220,3 +220,11 @@ def test_the_same_phrase_as_the_whole_utterance_still_barges_in() -> None:
     speaking(tm)
     run(tm, [SpeechStarted(5.0), SpeechEnded(5.6)])
     assert CancelReply(1, 5.7) in kinds(run(tm, [OverlapWords(5.7, 1, "Thank you.", final=True)]))
+
+
+def test_one_word_in_a_partial_waits_two_words_confirm() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0)])
+    assert kinds(run(tm, [OverlapWords(5.3, 1, "Ride.", final=False)])) == []  # "right", cut off
+    assert kinds(run(tm, [OverlapWords(5.6, 1, "Ride on, please", final=False)])) == [CancelReply(1, 5.6)]

@@ -130,6 +130,21 @@ def is_phantom(text: str) -> bool:
     return " ".join(re.findall(r"[a-z]+", text.lower())) in _PHANTOMS
 
 
+def confirms_barge_in(text: str, final: bool) -> bool:
+    """True if words heard over the agent end its turn.
+
+    The output is already paused, so waiting costs nothing audible: a partial
+    transcript (of a sound still going on, often cut mid-word) confirms only
+    with two real words or more; one word ("Ride." for a cut-off "right") waits
+    for the final transcript of the whole sound.
+    """
+    if is_backchannel(text):
+        return False
+    if final:
+        return True
+    return not is_phantom(text) and len(re.findall(r"[a-z0-9']+", text.lower())) >= 2
+
+
 @dataclass(frozen=True)
 class BargeInPolicy:
     """How the agent treats speech while it holds the floor (thinking or speaking)."""

@@ -43,7 +43,7 @@ from .events import (
     TranscriptFinal,
     VoiceBlip,
 )
-from .policy import BargeInPolicy, EndpointPolicy, is_backchannel, is_phantom
+from .policy import BargeInPolicy, EndpointPolicy, confirms_barge_in
 
 _HOLDING_FLOOR = (State.THINKING, State.SPEAKING)
 
@@ -193,9 +193,7 @@ class TurnManager:
     def _on_overlap_words(self, ev: OverlapWords) -> list[Action]:
         if ev.turn != self.turn or self._overlap_start is None:
             return []
-        if not ev.final and is_phantom(ev.text):
-            return []  # a partial of a fragment: let the final transcript decide
-        if not is_backchannel(ev.text):
+        if confirms_barge_in(ev.text, ev.final):
             return self._barge_in(ev.t)
         if ev.final and self._overlap_silence is not None:
             self._overlap_settled = True  # only a backchannel or noise: resume after the silence
