@@ -190,9 +190,10 @@ class ReplyPipeline:
         speaker = self._spawn(self._speak(job))
         try:
             while (clause := await clauses.get()) is not None:
-                if job.player.track.clauses:  # later clauses have playout time in hand
+                if job.player.track.clauses and job.player.ahead_s() > TEXT_MARGIN_S:
+                    # Later clauses have playout time in hand: they may wait for first-audio work.
                     pcm = await asyncio.to_thread(self._at, Level.LATER_AUDIO, self.models.tts.synthesize, clause)
-                else:  # the first clause decides when the user hears us
+                else:  # the first clause, or one the listener is about to run out before: no waiting
                     pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, clause)
                 if job.cancelled:
                     return
