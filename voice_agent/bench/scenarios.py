@@ -177,15 +177,15 @@ async def hesitation_trial(
 
 
 async def echo_trial(
-    models: Models, config: SessionConfig, clip: Clip, delay_ms: int, gain_db: float, clock: Clock
+    models: Models, config: SessionConfig, clip: Clip, delay_ms: int, gain_db: float, clock: Clock, max_s: float = 30.0
 ) -> dict[str, Any]:
-    """A normal turn, with the agent's own playout mixed back into the microphone."""
+    """A normal turn, with the agent's own playout mixed back into the microphone (for at most `max_s`)."""
     echo = (delay_ms / 1000.0, 10 ** (gain_db / 20.0))
     session, listener, mic = await _start(models, config, clock, echo)
     try:
         pcm = read_wav(clip.path)
         first = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
-        await mic.run_until(mic.idle, 30.0)
+        await mic.run_until(mic.idle, max_s)
         # A clip with long pauses (JFK's) can draw a reply mid-speech that the
         # rest of the speech then interrupts: that is the user, not the echo.
         speech_over = mic.fed_time(first + true_speech_end(pcm))
