@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.fakes import fake_models
+from tests.phone.helpers import Log, until
 from voice_agent.transports.gateway import Gateway, GatewayConfig
 from voice_agent.transports.phone import PhoneConfig, mount_phone_routes
 from voice_agent.transports.phone.bridge import CarrierSink
@@ -32,23 +32,6 @@ START = {
         "customParameters": {},
     },
 }
-
-
-class Log:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, what: str, data: dict[str, Any]) -> None:
-        self.items.append((what, data))
-
-    def of(self, what: str) -> list[dict[str, Any]]:
-        return [d for w, d in self.items if w == what]
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 class FakeSession:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.fakes import fake_models, quiet, tone
+from tests.phone.helpers import Log, until
 from voice_agent.audio import g711
 from voice_agent.audio.resample import resample
 from voice_agent.config import SessionConfig
@@ -178,17 +179,6 @@ def returned(carrier: str, name: str) -> str:
     return json.dumps({"event": "mark", "mark": {"name": name}})
 
 
-class Log:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, what: str, data: dict[str, Any]) -> None:
-        self.items.append((what, data))
-
-    def of(self, what: str) -> list[dict[str, Any]]:
-        return [d for w, d in self.items if w == what]
-
-
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[Gateway, Log]]:
     log = Log()
@@ -196,12 +186,6 @@ async def gateway() -> AsyncIterator[tuple[Gateway, Log]]:
     async with Gateway(fake_models(), config) as gw:
         mount_phone_routes(gw, observer=log)
         yield gw, log
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("carrier", sorted(CARRIERS))
