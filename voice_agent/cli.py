@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import importlib
 import logging
 import sys
@@ -32,14 +31,12 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     arena of freed buffers, and a process serving several sessions grows by
     tens of MB per extra session for nothing. No-op off glibc.
     """
-    name = ctypes.util.find_library("c")
-    if not sys.platform.startswith("linux") or not name:
+    if not sys.platform.startswith("linux"):
         return
-    try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt(ctypes.c_int(-8), ctypes.c_int(arenas))  # -8: M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
+    # The process's own symbols include libc's: no library search (find_library runs ldconfig).
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(ctypes.c_int(-8), ctypes.c_int(arenas))  # -8: M_ARENA_MAX
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,8 +39,9 @@ from .threads import iterate_in_thread
 
 log = logging.getLogger(__name__)
 
-# Later text may wait for other replies' first clauses only while this reply
-# has more than this much unheard audio (the next clause must still be synthesised).
+# Unheard audio a reply must have in hand before its later work may wait for
+# other replies' first-audio work: its later text (for their first clauses) and
+# its later clauses' synthesis. Below it the next clause is needed now.
 TEXT_MARGIN_S = 0.8
 APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
 

@@ -230,9 +230,10 @@ class Session(ReplyPipeline):
         pausing = self.gate.unvoiced_run >= SAMPLE_RATE * 60 // 1000 and covered < self.gate.last_voiced_end
         if not pausing and (not every or self.position - covered < every):
             return
-        if not pausing and not self.turns.overlapping and not self.models.priority.idle:
+        shown_only = not pausing and not self.turns.overlapping  # it only shows the user their words
+        if shown_only and not self.models.priority.idle:
             return  # shed under load; retried on the next frame
-        level = Level.FIRST_AUDIO if pausing or self.turns.overlapping else Level.PARTIAL
+        level = Level.PARTIAL if shown_only else Level.FIRST_AUDIO
         task = asyncio.create_task(self._run_partial(self._utterance_audio(), level))
         self._partial = PartialRun(self._utt_start, self.position, task)
 

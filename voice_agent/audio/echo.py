@@ -59,8 +59,8 @@ class EchoGuard:
         self.keep = int(keep_s * rate)
         self._segments: list[tuple[int, np.ndarray]] = []  # (input position, float samples)
         self._open = False  # the last segment may be continued by the next piece
-        # Pieces are placed by the event loop's clock against the input processed so far, which
-        # jitters by tens of ms (on a busy machine either way: the device's buffer hides a late
+        # Pieces are placed by an estimate of the input's capture timeline and the player's own
+        # clock, both good to some ms only (a busy machine, a device's buffer that hides a late
         # hand-over), while the player hands them over back to back. One that starts within this
         # of where the previous one ended continues it; a larger gap is the output running dry.
         self.stitch = rate * 100 // 1000

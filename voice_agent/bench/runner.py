@@ -102,6 +102,11 @@ class Mic:
         self.said = start + len(pcm)
         return start
 
+    def ask(self, pcm: np.ndarray) -> int:
+        """Queue `pcm` after `LEAD_IN_MS` of silence; return the index of its first sample."""
+        lead = silence(LEAD_IN_MS)
+        return self.say(np.concatenate([lead, pcm])) + len(lead)
+
     def fed_time(self, sample: int) -> float:
         """When the frame holding input sample `sample` was fed."""
         i = min(max(0, sample // FRAME_SAMPLES), len(self.fed_at) - 1)
@@ -151,7 +156,7 @@ async def run_clip(
     session = Session(models, listener, config, clock)
     await session.start()
     mic = Mic(session, listener, clock)
-    start = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
+    start = mic.ask(pcm)
     speech_end = start + true_speech_end(pcm)
     try:
         await mic.run_until(lambda: mic.frames * FRAME_SAMPLES >= mic.said, 60.0)

@@ -25,7 +25,7 @@ from ..models import Models
 from ..session import Session
 from .listener import SimulatedListener
 from .report import percentiles
-from .runner import LEAD_IN_MS, Clip, Mic, true_speech_end
+from .runner import Clip, Mic, true_speech_end
 from .wer import normalize
 
 Clock = Callable[[], float]
@@ -60,8 +60,7 @@ async def _talk_over_reply(
 
     Returns (the reply's turn, the onset's time), or why the trial does not count.
     """
-    speech_end = mic.say(np.concatenate([silence(LEAD_IN_MS), first])) + len(silence(LEAD_IN_MS))
-    speech_end += true_speech_end(first)
+    speech_end = mic.ask(first) + true_speech_end(first)
 
     def answer() -> int | None:
         """The first reply that began after the question was over (one begun in a pause of it is not)."""
@@ -161,7 +160,7 @@ async def hesitation_trial(
     session, listener, mic = await _start(models, config, clock)
     pcm, gap_start, gap_end = split_with_pause(read_wav(clip.path), pause_ms)
     try:
-        base = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
+        base = mic.ask(pcm)
         await mic.run_until(mic.idle, len(pcm) / SAMPLE_RATE + 12.0)
         turns = listener.turns_heard()
         first = listener.first_heard(turns[0]) if turns else None
@@ -184,7 +183,7 @@ async def echo_trial(
     session, listener, mic = await _start(models, config, clock, echo)
     try:
         pcm = read_wav(clip.path)
-        first = mic.say(np.concatenate([silence(LEAD_IN_MS), pcm])) + len(silence(LEAD_IN_MS))
+        first = mic.ask(pcm)
         await mic.run_until(mic.idle, max_s)
         # A clip with long pauses (JFK's) can draw a reply mid-speech that the
         # rest of the speech then interrupts: that is the user, not the echo.
