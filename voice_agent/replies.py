@@ -277,6 +277,7 @@ class ReplyPipeline:
             for i, (text, c0, _) in enumerate(track.clauses):
                 if start <= c0 < end and i >= len(job.spoken):
                     job.spoken.append(text)
+                    job.timeline.reply_text = " ".join(job.spoken)  # so far: a long reply may be read mid-way
                     self._emit({"type": "agent_text", "turn": job.turn, "text": text})
             await self.sink.send_audio(job.turn, piece)
             job.timeline.audio_seconds = max(job.timeline.audio_seconds, end / self.output_rate)

@@ -151,6 +151,25 @@ async def test_output_is_paced_close_to_playout(config: SessionConfig) -> None:
     assert sent > 2.0
 
 
+async def test_a_reply_still_playing_already_reports_the_text_gone_out(config: SessionConfig) -> None:
+    # The bench reads a turn's record once it has waited long enough, which can be mid-reply.
+    llm = FakeLlm(reply="one two three four five. six seven eight nine ten. " * 6, per_token=0.001)
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm), sink, config)
+    await session.start()
+    await talk(session, quiet(200), tone(600), quiet(1000))
+    async with asyncio.timeout(5):
+        while not sink.of_type("agent_text"):
+            await asyncio.sleep(0.01)
+    timeline = session.timelines[-1]
+    still_playing = bool(session._jobs)  # noqa: SLF001
+    heard_so_far = timeline.reply_text
+    await session.close()
+    assert still_playing
+    assert heard_so_far == " ".join(e["text"] for e in sink.of_type("agent_text"))
+    assert heard_so_far.startswith("one two")
+
+
 async def test_sequential_mode_answers_after_the_whole_reply(config: SessionConfig) -> None:
     config.mode = "sequential"
     llm = FakeLlm()
