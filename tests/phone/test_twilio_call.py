@@ -116,6 +116,7 @@ async def test_call_is_answered_and_barge_in_is_crisp(call: tuple[Gateway, Recor
     assert rec.events("agent_text")
 
     # Barge-in: the clear left quickly after the caller's speech onset.
+    print(f"\nphone barge-in: clear {[round(d * 1000) for d in delays]} ms after the caller's speech onset")
     assert statistics.median(delays) <= 0.150, delays
 
     interrupted = rec.events("interrupted")

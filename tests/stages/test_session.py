@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.fakes import FakeAsr, FakeLlm, FakeTts, RecordingSink, fake_models, quiet, tone
+from tests.fakes import EnergyVad, FakeAsr, FakeLlm, FakeTts, RecordingSink, fake_models, quiet, tone
 from voice_agent.config import SessionConfig
 from voice_agent.core.events import State
 from voice_agent.priority import Level
@@ -292,3 +292,51 @@ async def test_partial_transcripts_give_way_under_load_but_the_final_does_not() 
     assert idle_partials >= 4, idle_partials
     assert loaded_partials == 1  # only the one at the pause, which serves as the final
     assert idle_finals == loaded_finals == ["words so far."]
+
+
+class _CountingVad(EnergyVad):
+    """The fake VAD, counting the frames it was shown."""
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        super().__init__(aggressiveness)
+        self.frames = 0
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        self.frames += 1
+        return super().is_speech(frame)
+
+
+async def test_the_vad_sees_every_frame_even_those_the_echo_guard_rules_out(config: SessionConfig) -> None:
+    # A VAD left unfed keeps its hangover: WebRTC's called the digital silence after a
+    # backchannel speech, and the agent paused a second time for nothing.
+    vads: list[_CountingVad] = []
+
+    def make_vad(aggressiveness: int = 2) -> _CountingVad:
+        vads.append(_CountingVad(aggressiveness))
+        return vads[-1]
+
+    models = fake_models()
+    models.make_vad = make_vad
+    session = Session(models, RecordingSink(), config)
+    assert session.echo is not None
+    session.echo.process = lambda frame, position: (frame, False)  # type: ignore[method-assign]
+    await session.start()
+    await talk(session, quiet(200), tone(800), quiet(400))
+    await session.close()
+    assert session.turns.state is State.LISTENING  # nothing got past the guard
+    assert vads[0].frames == session.gate.position // 320 == 70
+
+
+async def test_digital_silence_is_never_speech(config: SessionConfig) -> None:
+    class AlwaysVoiced(EnergyVad):
+        def is_speech(self, frame: np.ndarray) -> bool:
+            return True
+
+    models = fake_models()
+    models.make_vad = AlwaysVoiced
+    sink = RecordingSink()
+    session = Session(models, sink, config)
+    await session.start()
+    await talk(session, quiet(1500))
+    await session.close()
+    assert [e["state"] for e in sink.of_type("state")] == ["listening"]

@@ -135,8 +135,9 @@ def test_barge_in_with_real_words_cancels_and_starts_next_turn() -> None:
     tm = TurnManager(POLICY)
     speaking(tm)
     assert kinds(run(tm, [SpeechStarted(5.0)])) == [BeginUtterance(5.0), PauseOutput(1, 5.0)]
-    acts = run(tm, [OverlapWords(5.4, 1, "Wait, stop", final=False)])
-    assert kinds(acts) == [CancelReply(1, 5.4)] and tm.state is State.USER_SPEAKING
+    assert run(tm, [OverlapWords(5.4, 1, "Wait, stop", final=False)]) == []  # one partial: not yet
+    acts = run(tm, [OverlapWords(5.7, 1, "Wait, stop talking", final=False)])
+    assert kinds(acts) == [CancelReply(1, 5.7)] and tm.state is State.USER_SPEAKING
     assert PrepareReply(2) in kinds(run(tm, [SpeechEnded(6.0)]))
 
 
@@ -227,4 +228,18 @@ def test_one_word_in_a_partial_waits_two_words_confirm() -> None:
     speaking(tm)
     run(tm, [SpeechStarted(5.0)])
     assert kinds(run(tm, [OverlapWords(5.3, 1, "Ride.", final=False)])) == []  # "right", cut off
-    assert kinds(run(tm, [OverlapWords(5.6, 1, "Ride on, please", final=False)])) == [CancelReply(1, 5.6)]
+    assert kinds(run(tm, [OverlapWords(5.6, 1, "Ride on, please", final=False)])) == []  # the first with two
+    assert kinds(run(tm, [OverlapWords(5.9, 1, "Ride on, please wait", final=False)])) == [CancelReply(1, 5.9)]
+
+
+def test_a_backchannel_that_whisper_pads_with_imagined_words_is_no_barge_in() -> None:
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    run(tm, [SpeechStarted(5.0)])
+    assert kinds(run(tm, [OverlapWords(5.3, 1, "I see.", final=False)])) == []
+    assert kinds(run(tm, [OverlapWords(5.5, 1, "I see what happened.", final=False)])) == []  # measured
+    run(tm, [SpeechEnded(5.5)])
+    assert kinds(run(tm, [OverlapWords(5.6, 1, "I see.", final=True), Tick(5.85)])) == [
+        ResumeOutput(1),
+        DropUtterance(),
+    ]

@@ -130,19 +130,28 @@ def is_phantom(text: str) -> bool:
     return " ".join(re.findall(r"[a-z]+", text.lower())) in _PHANTOMS
 
 
-def confirms_barge_in(text: str, final: bool) -> bool:
+def confirms_barge_in(text: str, final: bool, previous: str | None = None) -> bool:
     """True if words heard over the agent end its turn.
 
-    The output is already paused, so waiting costs nothing audible: a partial
-    transcript (of a sound still going on, often cut mid-word) confirms only
-    with two real words or more; one word ("Ride." for a cut-off "right") waits
-    for the final transcript of the whole sound.
+    The output is already paused, so waiting costs nothing audible. A final
+    transcript (of the whole sound) decides on its own. A partial one (of a
+    sound still going on, often cut mid-word, sometimes padded with words
+    Whisper imagined: "I see" came back "I see what happened.") confirms only
+    when it and the `previous` partial of the same overlap both hold two real
+    words or more; one word ("Ride." for a cut-off "right") waits.
     """
     if is_backchannel(text):
         return False
     if final:
         return True
-    return not is_phantom(text) and len(re.findall(r"[a-z0-9']+", text.lower())) >= 2
+    return previous is not None and _two_real_words(previous) and _two_real_words(text)
+
+
+def _two_real_words(text: str) -> bool:
+    """Two words or more, and more than a backchannel or one of Whisper's stock phrases."""
+    if is_backchannel(text) or is_phantom(text):
+        return False
+    return len(re.findall(r"[a-z0-9']+", text.lower())) >= 2
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ class TurnManager:
         self._overlap_start: float | None = None
         self._overlap_silence: float | None = None
         self._overlap_settled = False
+        self._overlap_partial: str | None = None  # the latest partial transcript of that speech
 
     @property
     def overlapping(self) -> bool:
@@ -193,7 +194,8 @@ class TurnManager:
     def _on_overlap_words(self, ev: OverlapWords) -> list[Action]:
         if ev.turn != self.turn or self._overlap_start is None:
             return []
-        if confirms_barge_in(ev.text, ev.final):
+        previous, self._overlap_partial = self._overlap_partial, None if ev.final else ev.text
+        if confirms_barge_in(ev.text, ev.final, previous):
             return self._barge_in(ev.t)
         if ev.final and self._overlap_silence is not None:
             self._overlap_settled = True  # only a backchannel or noise: resume after the silence
@@ -219,6 +221,7 @@ class TurnManager:
         return actions + self._on_speech_ended(SpeechEnded(silence))
 
     def _reset_overlap(self) -> None:
+        self._overlap_partial = None
         self._overlap_start = None
         self._overlap_silence = None
         self._overlap_settled = False
