@@ -192,8 +192,8 @@ class Session(ReplyPipeline):
         self._buf.append(frame)
         # The VAD sees every frame, even one the echo guard rules out: its own hangover
         # counts frames, and one left unfed since the user's last sound calls the next
-        # frames (digital silence included) speech. A frame of digital silence never is.
-        voiced = self.vad.is_speech(frame) and bool(frame.any())
+        # frames (digital silence included) speech.
+        voiced = self.vad.is_speech(frame)
         change = self.gate.push(len(frame), maybe_user and voiced)
         if self._utt_start is None:
             keep = (self.config.preroll_ms + self.config.gate.start_window_ms + 200) * SAMPLE_RATE // 1000

@@ -326,17 +326,3 @@ async def test_the_vad_sees_every_frame_even_those_the_echo_guard_rules_out(conf
     assert session.turns.state is State.LISTENING  # nothing got past the guard
     assert vads[0].frames == session.gate.position // 320 == 70
 
-
-async def test_digital_silence_is_never_speech(config: SessionConfig) -> None:
-    class AlwaysVoiced(EnergyVad):
-        def is_speech(self, frame: np.ndarray) -> bool:
-            return True
-
-    models = fake_models()
-    models.make_vad = AlwaysVoiced
-    sink = RecordingSink()
-    session = Session(models, sink, config)
-    await session.start()
-    await talk(session, quiet(1500))
-    await session.close()
-    assert [e["state"] for e in sink.of_type("state")] == ["listening"]
