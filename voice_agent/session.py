@@ -245,7 +245,8 @@ class Session(ReplyPipeline):
         overlap_turn = self.turns.turn if self.turns.overlapping else None
         text = str(await asyncio.to_thread(self._at, level, self.models.asr.transcribe, audio, False))
         if overlap_turn is not None:
-            self._handle(ev.OverlapWords(self.clock(), overlap_turn, text, final=False))
+            said = self._agent_said(overlap_turn)
+            self._handle(ev.OverlapWords(self.clock(), overlap_turn, text, final=False, agent_said=said))
         elif text and self.turns.state is ev.State.USER_SPEAKING:
             self._emit({"type": "transcript", "final": False, "text": text})
         return text
@@ -258,7 +259,15 @@ class Session(ReplyPipeline):
         else:
             audio = self._utterance_audio()
             text = str(await asyncio.to_thread(self._urgently, self.models.asr.transcribe, audio, True))
-        self._handle(ev.OverlapWords(self.clock(), turn, text, final=True))
+        self._handle(ev.OverlapWords(self.clock(), turn, text, final=True, agent_said=self._agent_said(turn)))
+
+    def _agent_said(self, turn: int) -> str:
+        """The reply's words played in the 2.5 s before its output paused (what could echo back)."""
+        job = self._jobs.get(turn)
+        if job is None or job.paused_at is None:
+            return ""
+        rate = self.output_rate
+        return job.player.track.text_between(job.paused_at - int(2.5 * rate), job.paused_at + rate // 4)
 
     def _partial_covering_speech(self) -> asyncio.Task[str] | None:
         """The latest partial if it already heard all of the utterance's speech."""

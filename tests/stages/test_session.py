@@ -266,6 +266,22 @@ async def test_backchannel_pauses_then_resumes_same_turn(config: SessionConfig) 
     assert [m.role for m in session.history] == ["user", "assistant"]
 
 
+async def test_the_agents_own_words_heard_back_pause_then_resume(config: SessionConfig) -> None:
+    """An echo the guard missed is transcribed as words the reply just played: not a barge-in."""
+    llm = FakeLlm(reply="Once upon a time there was a dragon who lived in a cave. " * 4, per_token=0.002)
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm, asr=scripted_asr("A dragon.")), sink, config)
+    await start_long_reply(session, sink)
+    await feed_realtime(session, tone(400))
+    await feed_realtime(session, quiet(800))
+    await settle(session, timeout=15)
+    await session.close()
+    kinds = [e["type"] for e in sink.events]
+    assert "clear" in kinds and "resume" in kinds and "interrupted" not in kinds
+    spoken = " ".join(e["text"] for e in sink.of_type("agent_text"))
+    assert spoken.split() == llm.reply.split()
+
+
 async def _partials_while(loaded: bool) -> tuple[int, list[str]]:
     models = fake_models(asr=FakeAsr(text=lambda n: "words so far."))
     if loaded:  # another session's reply is generating its first clause
@@ -325,4 +341,3 @@ async def test_the_vad_sees_every_frame_even_those_the_echo_guard_rules_out(conf
     await session.close()
     assert session.turns.state is State.LISTENING  # nothing got past the guard
     assert vads[0].frames == session.gate.position // 320 == 70
-

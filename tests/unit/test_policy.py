@@ -59,3 +59,25 @@ def test_real_words_are_not_backchannels(text: str) -> None:
     from voice_agent.core.policy import is_backchannel
 
     assert not is_backchannel(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "echo"),
+    [("next.", True), ("The next ten.", True), ("Next, stop.", False), ("", False), ("Ten!", True), ("10", False)],
+)
+def test_own_echo_is_a_transcript_made_only_of_the_agents_recent_words(text: str, echo: bool) -> None:
+    from voice_agent.core.policy import is_own_echo
+
+    assert is_own_echo(text, "I'm going to the next ten") is echo
+
+
+def test_words_playing_between_two_sample_positions() -> None:
+    from voice_agent.core.heard import Track
+
+    track = Track()
+    track.add("I'm going to", 1200)  # 12 weights of 100 samples: "I'm" 0-400, "going" 400-1000, "to" 1000-1200
+    track.add("the next ten", 1300)  # "the" 1200-1600, "next" 1600-2100, "ten" 2100-2500
+    assert track.text_between(1700, 1800) == "next"
+    assert track.text_between(900, 1300) == "going to the"
+    assert track.text_between(-5000, 100) == "I'm"
+    assert track.text_between(2500, 9000) == ""

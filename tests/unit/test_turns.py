@@ -243,3 +243,17 @@ def test_a_backchannel_that_whisper_pads_with_imagined_words_is_no_barge_in() ->
         ResumeOutput(1),
         DropUtterance(),
     ]
+
+
+def test_the_agents_own_words_come_back_through_the_speaker_are_no_barge_in() -> None:
+    """Measured on a looped-back speaker: the echo of "next" came back as the final "next."."""
+    tm = TurnManager(POLICY)
+    speaking(tm)
+    said = "I'm going to the next ten"
+    run(tm, [SpeechStarted(5.0), SpeechEnded(5.3)])
+    assert kinds(run(tm, [OverlapWords(5.4, 1, "next.", final=True, agent_said=said), Tick(5.65)])) == [
+        ResumeOutput(1),
+        DropUtterance(),
+    ]
+    run(tm, [SpeechStarted(6.0), SpeechEnded(6.4)])  # a word of the user's own does barge in
+    assert CancelReply(1, 6.5) in kinds(run(tm, [OverlapWords(6.5, 1, "Stop.", final=True, agent_said=said)]))

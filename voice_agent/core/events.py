@@ -65,12 +65,17 @@ class TranscriptFinal:
 
 @dataclass(frozen=True)
 class OverlapWords:
-    """What the user said while the agent held the floor (`final`: their speech ended)."""
+    """What the user said while the agent held the floor (`final`: their speech ended).
+
+    `agent_said` is the reply's own words played around the moment the output
+    paused: a transcript made only of those is the agent's echo, not the user.
+    """
 
     t: float
     turn: int
     text: str
     final: bool
+    agent_said: str = ""
 
 
 @dataclass(frozen=True)

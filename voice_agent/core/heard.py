@@ -40,6 +40,22 @@ class Track:
             break
         return " ".join(words)
 
+    def text_between(self, start: int, end: int) -> str:
+        """The words that were playing, even in part, between samples `start` and `end`."""
+        words: list[str] = []
+        for text, c0, c1 in self.clauses:
+            if c1 <= start or c0 >= end:
+                continue
+            pieces = text.split()
+            weights = [len(w) + 1 for w in pieces]
+            scale = (c1 - c0) / (sum(weights) or 1)
+            pos = float(c0)
+            for word, weight in zip(pieces, weights):
+                w0, pos = pos, pos + weight * scale
+                if pos > start and w0 < end:
+                    words.append(word)
+        return " ".join(words)
+
 
 def _words_before(text: str, fraction: float) -> list[str]:
     """Words of `text` whose midpoint lies before `fraction` of its duration."""

@@ -130,7 +130,7 @@ def is_phantom(text: str) -> bool:
     return " ".join(re.findall(r"[a-z]+", text.lower())) in _PHANTOMS
 
 
-def confirms_barge_in(text: str, final: bool, previous: str | None = None) -> bool:
+def confirms_barge_in(text: str, final: bool, previous: str | None = None, agent_said: str = "") -> bool:
     """True if words heard over the agent end its turn.
 
     The output is already paused, so waiting costs nothing audible. A final
@@ -139,19 +139,34 @@ def confirms_barge_in(text: str, final: bool, previous: str | None = None) -> bo
     Whisper imagined: "I see" came back "I see what happened.") confirms only
     when it and the `previous` partial of the same overlap both hold two real
     words or more; one word ("Ride." for a cut-off "right") waits.
+
+    Words that are all among `agent_said` (the reply's words played just
+    before the pause) are the agent's own voice come back through a speaker
+    the echo guard did not fully cancel ("next." heard as the agent said
+    "next"); a user who interrupts by repeating them is the price.
     """
-    if is_backchannel(text):
+    if is_backchannel(text) or is_own_echo(text, agent_said):
         return False
     if final:
         return True
     return previous is not None and _two_real_words(previous) and _two_real_words(text)
 
 
+def is_own_echo(text: str, agent_said: str) -> bool:
+    """True if every word of `text` is one of the words in `agent_said` (and there is one)."""
+    heard = _words(text)
+    return bool(heard) and set(heard) <= set(_words(agent_said))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
 def _two_real_words(text: str) -> bool:
     """Two words or more, and more than a backchannel or one of Whisper's stock phrases."""
     if is_backchannel(text) or is_phantom(text):
         return False
-    return len(re.findall(r"[a-z0-9']+", text.lower())) >= 2
+    return len(_words(text)) >= 2
 
 
 @dataclass(frozen=True)

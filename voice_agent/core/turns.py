@@ -195,7 +195,7 @@ class TurnManager:
         if ev.turn != self.turn or self._overlap_start is None:
             return []
         previous, self._overlap_partial = self._overlap_partial, None if ev.final else ev.text
-        if confirms_barge_in(ev.text, ev.final, previous):
+        if confirms_barge_in(ev.text, ev.final, previous, ev.agent_said):
             return self._barge_in(ev.t)
         if ev.final and self._overlap_silence is not None:
             self._overlap_settled = True  # only a backchannel or noise: resume after the silence
