@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin
-echo "== ruff"; $V/ruff check voice_agent tests
+echo "== ruff"; $V/ruff check voice_agent tests; $V/ruff format --check voice_agent tests
 echo "== mypy"; $V/mypy
 echo "== pytest"; $V/python -m pytest -q "$@"
