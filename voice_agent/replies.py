@@ -114,10 +114,14 @@ class ReplyPipeline:
         self._emit({"type": "transcript", "final": final, "text": job.user_text, "turn": job.turn})
         job.final_sent = final
 
-    async def _guard(self, job: ReplyJob, body: Any) -> None:
-        """Run a reply; turn stage failures into an error event and ReplyFailed."""
+    async def _guard(self, job: ReplyJob, run: Any, audio: np.ndarray) -> None:
+        """Run a reply (`run(job, audio)`); turn stage failures into an error event and ReplyFailed.
+
+        The reply's coroutine is made here, not by the caller: a task cancelled
+        before it first runs would leave a made coroutine never awaited.
+        """
         try:
-            await body
+            await run(job, audio)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

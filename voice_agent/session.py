@@ -344,7 +344,7 @@ class Session(ReplyPipeline):
         audio = self._utterance_audio()
         job.early_final = self._partial_covering_speech() if self.config.mode == "streaming" else None
         run = self._reply_sequential if self.config.mode == "sequential" else self._reply_streaming
-        job.task = self._spawn(self._guard(job, run(job, audio)))
+        job.task = self._spawn(self._guard(job, run, audio))
 
     def _release(self, turn: int) -> None:
         job = self._jobs.get(turn)
