@@ -29,6 +29,7 @@ from .core import events as ev
 from .core.chunker import ClauseChunker
 from .core.inputclock import InputClock
 from .core.metrics import TurnTimeline
+from .core.repeats import OpeningRepeatFilter
 from .core.turns import TurnManager
 from .core.vadgate import VadGate
 from .models import Models
@@ -217,6 +218,8 @@ class ReplyPipeline:
     async def _generate(self, job: ReplyJob, user_text: str, out: asyncio.Queue[str | None]) -> None:
         chunker = ClauseChunker()
         messages = self._messages(user_text)
+        previous = messages[-2].content if messages[-2].role == "assistant" else None
+        opening = OpeningRepeatFilter(previous)  # the cut reply's heard words, not said twice
         yielding = GenerationYield(self.models.priority)
         try:
             stream = iterate_in_thread(lambda c: self.models.llm.stream(messages, c), yielding)
@@ -227,11 +230,11 @@ class ReplyPipeline:
                     job.timeline.mark("llm_first_token", self.clock())
                     # Audio in hand, less what the next clause's synthesis and sending need.
                     yielding.slack_until = time.monotonic() + job.player.ahead_s() - TEXT_MARGIN_S
-                    for clause in chunker.push(delta):
+                    for clause in filter(None, map(opening.take, chunker.push(delta))):
                         job.timeline.mark("first_clause", self.clock())
                         yielding.clause_out = True
                         out.put_nowait(clause)
-            for clause in chunker.flush():
+            for clause in filter(None, map(opening.take, chunker.flush())):
                 job.timeline.mark("first_clause", self.clock())
                 out.put_nowait(clause)
         except StageError as exc:

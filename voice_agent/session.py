@@ -30,6 +30,7 @@ from .config import SessionConfig
 from .core import events as ev
 from .core.inputclock import InputClock
 from .core.metrics import TurnTimeline
+from .core.repeats import CUT_MARK
 from .core.turns import TurnManager
 from .core.vadgate import VadGate
 from .models import Models
@@ -401,7 +402,7 @@ class Session(ReplyPipeline):
             self.history.append(Message("user", job.user_text))
             if heard:
                 # The dash tells the model it was cut off; the unheard rest is gone.
-                self.history.append(Message("assistant", heard + " —"))
+                self.history.append(Message("assistant", heard + CUT_MARK))
 
     def _finish(self, job: ReplyJob, failed: str | None = None) -> None:
         """The reply is over: commit what was said and tell the TurnManager."""

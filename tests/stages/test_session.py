@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from voice_agent.config import SessionConfig
 from voice_agent.core.events import State
 from voice_agent.priority import Level
 from voice_agent.session import Session
+from voice_agent.stages.base import Cancelled, Message
 
 
 async def settle(session: Session, until: State = State.LISTENING, timeout: float = 5.0) -> None:
@@ -247,6 +249,33 @@ async def test_barge_in_clears_cancels_and_commits_only_heard_text(config: Sessi
     assert assistant[0] == heard + " —", "the cut reply must be committed as heard, marked as cut"
     assert [m.content for m in session.history if m.role == "user"][:2] == ["tell me a story.", "wait, stop"]
     assert any(turn == 2 for _, turn, _ in sink.audio), "the barge-in utterance got no reply"
+
+
+class _CopyingLlm(FakeLlm):
+    """Answers like SmolLM2 after a barge-in: the cut reply copied from the prompt, then something new."""
+
+    def stream(self, messages: list[Message], cancelled: Cancelled) -> Iterator[str]:
+        cut = messages[-2].content if messages[-2].role == "assistant" else ""
+        self.reply = (cut + "ten of clubs, I think.") if cut else self.story
+        return super().stream(messages, cancelled)
+
+    story: str = "Once upon a time there was a dragon. It lived in a cave. " * 6
+
+
+async def test_the_reply_after_a_barge_in_does_not_repeat_what_was_heard(config: SessionConfig) -> None:
+    llm = _CopyingLlm(per_token=0.002)
+    sink = RecordingSink()
+    session = Session(fake_models(llm=llm, asr=scripted_asr("wait, stop")), sink, config)
+    await start_long_reply(session, sink)
+    await feed_realtime(session, tone(500))
+    await feed_realtime(session, quiet(1000))
+    await settle(session, timeout=8)
+    await session.close()
+    heard = sink.of_type("interrupted")[0]["heard"]
+    assert len(heard.split()) >= 2, heard
+    second = " ".join(e["text"] for e in sink.of_type("agent_text") if e["turn"] == 2)
+    assert llm.reply.startswith(heard), "the fake did not copy the cut reply"
+    assert second.lower().startswith("ten of clubs"), second
 
 
 async def test_backchannel_pauses_then_resumes_same_turn(config: SessionConfig) -> None:

@@ -1,0 +1,64 @@
+"""After an interruption, the next reply must not say again what was already heard.
+
+The conversation keeps a cut reply as the words heard, marked with a dash
+("I'm not old-sposed. —"). A small model often answers the next turn by
+copying that message before going on ("I'm not old-sposed. —ten of
+clubs."): the listener hears the same words twice. The opening clauses of
+the next reply that are only a run of the heard words are dropped; the first
+clause that says something new ends the check, so a later echo of a phrase
+is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+CUT_MARK = " —"  # how a reply cut by a barge-in ends in the conversation
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _run_end(words: list[str], said: list[str], start: int) -> int | None:
+    """Where in `said` (from `start` on) a run equal to `words` ends, or None."""
+    n = len(words)
+    return next((i + n for i in range(start, len(said) - n + 1) if said[i : i + n] == words), None)
+
+
+def repeats_heard(clause: str, heard: str) -> bool:
+    """True if `clause` (two words or more) is a run of consecutive words of `heard`."""
+    words = _words(clause)
+    return len(words) >= 2 and _run_end(words, _words(heard), 0) is not None
+
+
+class OpeningRepeatFilter:
+    """Drops the opening of a reply where it repeats the interrupted reply before it."""
+
+    def __init__(self, previous_reply: str | None) -> None:
+        cut = previous_reply is not None and previous_reply.endswith(CUT_MARK)
+        self.heard = _words(previous_reply[: -len(CUT_MARK)]) if cut and previous_reply else []
+        self._at = 0  # where in the heard words the dropped opening has got to
+        self.dropped: list[str] = []
+
+    def take(self, clause: str) -> str | None:
+        """The part of `clause` to speak (None: nothing); once something is spoken, all is."""
+        if not self.heard:
+            return clause
+        words = _words(clause)
+        end = _run_end(words, self.heard, self._at) if len(words) >= 2 else None
+        if end is not None:
+            self._at = end
+            self.dropped.append(clause)
+            return None
+        rest = clause
+        if self.dropped:  # the copy may run on into this clause: "...there was —ten of clubs,"
+            for token in re.finditer(r"\S+", clause):
+                said = _words(token.group())
+                if said and said != self.heard[self._at : self._at + len(said)]:
+                    break
+                self._at += len(said)
+                rest = clause[token.end() :]
+            rest = rest.lstrip(" \u2014-,;:")
+        self.heard = []
+        return rest or None
