@@ -234,7 +234,7 @@ class ReplyPipeline:
                         job.timeline.mark("first_clause", self.clock())
                         yielding.clause_out = True
                         out.put_nowait(clause)
-            for clause in filter(None, map(opening.take, chunker.flush())):
+            for clause in [*filter(None, map(opening.take, chunker.flush())), *opening.leftover()]:
                 job.timeline.mark("first_clause", self.clock())
                 out.put_nowait(clause)
         except StageError as exc:

@@ -40,3 +40,12 @@ def test_a_copy_that_runs_into_a_clause_with_new_words_is_cut_there() -> None:
     assert f.take("Once upon a time there") is None
     assert f.take("was —ten of clubs,") == "ten of clubs,"
     assert f.take("I think.") == "I think."
+
+
+def test_a_reply_that_is_only_the_copy_is_said_after_all() -> None:
+    f = OpeningRepeatFilter("I'm sorry, I couldn't help it. —")
+    assert [f.take(c) for c in ["I'm sorry,", "I couldn't help it."]] == [None, None]
+    assert f.leftover() == ["I'm sorry,", "I couldn't help it."]
+    g = OpeningRepeatFilter("I'm sorry, I —")
+    assert [g.take(c) for c in ["I'm sorry,", "I can't."]] == [None, "I can't."]  # no cut mark: no fragment
+    assert g.leftover() == []
