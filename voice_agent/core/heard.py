@@ -36,7 +36,7 @@ class Track:
                 continue
             if upto <= start:
                 break
-            words.extend(_words_before(text, (upto - start) / max(1, end - start)))
+            words.extend(word for word, w0, w1 in _placed(text, start, end) if (w0 + w1) / 2 <= upto)
             break
         return " ".join(words)
 
@@ -44,28 +44,18 @@ class Track:
         """The words that were playing, even in part, between samples `start` and `end`."""
         words: list[str] = []
         for text, c0, c1 in self.clauses:
-            if c1 <= start or c0 >= end:
-                continue
-            pieces = text.split()
-            weights = [len(w) + 1 for w in pieces]
-            scale = (c1 - c0) / (sum(weights) or 1)
-            pos = float(c0)
-            for word, weight in zip(pieces, weights):
-                w0, pos = pos, pos + weight * scale
-                if pos > start and w0 < end:
-                    words.append(word)
+            if c0 < end and c1 > start:
+                words.extend(word for word, w0, w1 in _placed(text, c0, c1) if w1 > start and w0 < end)
         return " ".join(words)
 
 
-def _words_before(text: str, fraction: float) -> list[str]:
-    """Words of `text` whose midpoint lies before `fraction` of its duration."""
+def _placed(text: str, start: int, end: int) -> list[tuple[str, float, float]]:
+    """Each word of `text` with the samples it takes of start..end, in proportion to its length."""
     words = text.split()
     weights = [len(w) + 1 for w in words]  # the +1 stands for the gap after each word
-    total = sum(weights) or 1
-    out, pos = [], 0.0
+    scale = (end - start) / (sum(weights) or 1)
+    out, pos = [], 0
     for word, weight in zip(words, weights):
-        if (pos + weight / 2) / total > fraction:
-            break
-        out.append(word)
+        out.append((word, start + pos * scale, start + (pos + weight) * scale))
         pos += weight
     return out

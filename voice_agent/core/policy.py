@@ -154,11 +154,12 @@ def confirms_barge_in(text: str, final: bool, previous: str | None = None, agent
 
 def is_own_echo(text: str, agent_said: str) -> bool:
     """True if every word of `text` is one of the words in `agent_said` (and there is one)."""
-    heard = _words(text)
-    return bool(heard) and set(heard) <= set(_words(agent_said))
+    heard = words_of(text)
+    return bool(heard) and set(heard) <= set(words_of(agent_said))
 
 
-def _words(text: str) -> list[str]:
+def words_of(text: str) -> list[str]:
+    """The words of `text`, lower case, without punctuation ("I'm" stays one word)."""
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
@@ -166,7 +167,7 @@ def _two_real_words(text: str) -> bool:
     """Two words or more, and more than a backchannel or one of Whisper's stock phrases."""
     if is_backchannel(text) or is_phantom(text):
         return False
-    return len(_words(text)) >= 2
+    return len(words_of(text)) >= 2
 
 
 @dataclass(frozen=True)

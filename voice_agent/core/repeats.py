@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import re
 
+from .policy import words_of
+
 CUT_MARK = " —"  # how a reply cut by a barge-in ends in the conversation
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def _run_end(words: list[str], said: list[str], start: int) -> int | None:
@@ -30,8 +28,8 @@ def _run_end(words: list[str], said: list[str], start: int) -> int | None:
 
 def repeats_heard(clause: str, heard: str) -> bool:
     """True if `clause` (two words or more) is a run of consecutive words of `heard`."""
-    words = _words(clause)
-    return len(words) >= 2 and _run_end(words, _words(heard), 0) is not None
+    words = words_of(clause)
+    return len(words) >= 2 and _run_end(words, words_of(heard), 0) is not None
 
 
 class OpeningRepeatFilter:
@@ -39,7 +37,7 @@ class OpeningRepeatFilter:
 
     def __init__(self, previous_reply: str | None) -> None:
         cut = previous_reply is not None and previous_reply.endswith(CUT_MARK)
-        self.heard = _words(previous_reply[: -len(CUT_MARK)]) if cut and previous_reply else []
+        self.heard = words_of(previous_reply[: -len(CUT_MARK)]) if cut and previous_reply else []
         self._at = 0  # where in the heard words the dropped opening has got to
         self.dropped: list[str] = []
         self._kept = False  # a clause of the reply has been let through
@@ -49,7 +47,7 @@ class OpeningRepeatFilter:
         if not self.heard:
             self._kept = True
             return clause
-        words = _words(clause)
+        words = words_of(clause)
         end = _run_end(words, self.heard, self._at) if len(words) >= 2 else None
         if end is not None:
             self._at = end
@@ -62,7 +60,7 @@ class OpeningRepeatFilter:
             # ("I can't."): cut there, they would leave a fragment.
             at, tail = self._at, clause
             for token in re.finditer(r"\S+", clause):
-                said = _words(token.group())
+                said = words_of(token.group())
                 if said and said != self.heard[at : at + len(said)]:
                     break
                 at += len(said)
