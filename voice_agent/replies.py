@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 # other replies' first-audio work: its later text (for their first clauses) and
 # its later clauses' synthesis. Below it the next clause is needed now.
 TEXT_MARGIN_S = 0.8
+# Silence after the last voiced frame given to the end-of-turn model: it hears
+# more silence as more "done", so a fixed amount keeps its verdict about the voice.
+TURN_MODEL_TAIL_MS = 100
 APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
 
 
@@ -77,6 +80,7 @@ class ReplyJob:
     spoken: list[str] = field(default_factory=list)  # clauses whose audio has started going out
     paused_at: int | None = None  # sample position heard when the output was paused
     early_final: asyncio.Task[str] | None = None  # a partial that already heard everything
+    voice_end: int | None = None  # samples into the turn's audio where the last voiced frame ended
     final_sent: bool = False  # the committed transcript event went out
 
 
@@ -105,6 +109,9 @@ class ReplyPipeline:
         raise NotImplementedError
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    def _utterance_audio(self) -> np.ndarray:
         raise NotImplementedError
 
     def _emit_final(self, job: ReplyJob) -> None:
@@ -171,7 +178,7 @@ class ReplyPipeline:
         job.user_text = text
         job.timeline.user_text = text
         job.timeline.mark("asr_final", self.clock())
-        p_end = None
+        p_end = p_done = None
         if text:
             self._emit_final(job)
             if self.turns.policy.speculative and self.config.llm_endpointing:
@@ -180,8 +187,34 @@ class ReplyPipeline:
                 job.timeline.p_end = p_end
                 if job.cancelled:
                     raise asyncio.CancelledError
-        self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end))
+                p_done = await self._voice_done(job, audio, text, p_end)
+        self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done))
         return text
+
+    async def _voice_done(self, job: ReplyJob, audio: np.ndarray, text: str, p_end: float | None) -> float | None:
+        """The end-of-turn model's P(done), asked only when the words leave the end in doubt."""
+        model = self.models.turn_model
+        policy = self.turns.policy
+        if model is None or not self.config.voice_endpointing or job.voice_end is None:
+            return None
+        if not policy.voice_may_shorten(text, p_end):
+            return None
+        # The silence heard since the reply was prepared (80 ms in) belongs to the
+        # same utterance; short of the tail, the rest is taken as digital silence.
+        now_heard = self._utterance_audio()
+        if len(now_heard) > len(audio):
+            audio = now_heard
+        end = job.voice_end + TURN_MODEL_TAIL_MS * SAMPLE_RATE // 1000
+        voice = np.pad(audio[:end], (0, max(0, end - len(audio))))
+        try:
+            p_done = float(await asyncio.to_thread(self._urgently, model.p_done, voice))
+        except StageError as exc:  # the words alone decide, as without the model
+            log.warning("%s", exc)
+            return None
+        job.timeline.p_done = p_done
+        if job.cancelled:
+            raise asyncio.CancelledError
+        return p_done
 
     def _messages(self, user_text: str) -> list[Message]:
         recent = self.history[-self.config.max_history_messages :]

@@ -216,8 +216,9 @@ class Session(ReplyPipeline):
 
     def _maybe_partial(self) -> None:
         """Start a partial transcript every `partial_every_ms` of speech, and one as
-        soon as the speech pauses: by the time the VAD calls the silence (180 ms
-        later) that one is done, and it serves as the final transcript for free.
+        soon as the speech pauses (60 ms): the VAD calls the silence 80 ms after
+        the last voiced frame, and the reply prepared then takes that partial as
+        its final transcript instead of decoding again.
 
         Periodic partials only show the user their words, so while the user has
         the floor they wait for idle CPU: with several sessions in a process they
@@ -343,6 +344,7 @@ class Session(ReplyPipeline):
         self._jobs[turn] = job
         self.timelines.append(timeline)
         audio = self._utterance_audio()
+        job.voice_end = max(0, len(audio) - (self.gate.position - self.gate.last_voiced_end))
         job.early_final = self._partial_covering_speech() if self.config.mode == "streaming" else None
         run = self._reply_sequential if self.config.mode == "sequential" else self._reply_streaming
         job.task = self._spawn(self._guard(job, run, audio))

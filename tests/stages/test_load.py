@@ -66,7 +66,7 @@ async def test_concurrent_clients_all_get_replies_without_underruns(clip: Clip) 
 
 
 async def test_slow_later_clauses_show_up_as_underruns(clip: Clip) -> None:
-    models = fake_models(tts=SlowLaterTts(delay=0.4), llm=FakeLlm(per_token=0.001))
+    models = fake_models(tts=SlowLaterTts(delay=0.5), llm=FakeLlm(per_token=0.001))
     result = await run_load_once(models, [clip], 1, SessionConfig(partial_every_ms=0), per_client=1)
     assert result["underruns"] >= 1 and result["underrun_ms"] > 100
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.fakes import EnergyVad, FakeAsr, FakeLlm, FakeTts, RecordingSink, fake_models, quiet, tone
+from tests.fakes import EnergyVad, FakeAsr, FakeLlm, FakeTts, FakeTurnModel, RecordingSink, fake_models, quiet, tone
 from voice_agent.config import SessionConfig
 from voice_agent.core.events import State
 from voice_agent.priority import Level
@@ -57,6 +57,35 @@ async def test_one_turn_produces_tagged_audio_and_events(config: SessionConfig) 
     assert states[-3:] == ["thinking", "speaking", "listening"]
     assert [m.role for m in session.history] == ["user", "assistant"]
     assert session.history[1].content == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "p_end", "p_done", "asked", "soon"),
+    [
+        ("7 of clubs", 2e-6, 0.95, True, True),  # words in doubt, a voice that sounds done
+        ("7 of clubs", 2e-6, 0.2, True, False),
+        ("the horizon seems to be", 7e-11, 0.95, False, False),  # the LLM all but rules the end out
+        ("hello there.", 0.2, 0.95, False, True),  # the words already say done: the model is not run
+        ("10 of", 0.0, 0.95, False, False),  # nor where it cannot help: a dangling "of" waits long
+    ],
+)
+async def test_the_voice_model_settles_only_a_doubtful_end(
+    config: SessionConfig, text: str, p_end: float, p_done: float, asked: bool, soon: bool
+) -> None:
+    voice = FakeTurnModel(p_done)
+    llm = FakeLlm(p_end=p_end)
+    session = Session(fake_models(asr=FakeAsr(text=lambda n: text), llm=llm, turn_model=voice), RecordingSink(), config)
+    await session.start()
+    await talk(session, quiet(300), tone(800), quiet(200))
+    await settle(session)
+    await session.close()
+    assert bool(voice.heard) is asked
+    if asked:  # it hears the voice and then 100 ms of the silence after it
+        level = np.abs(voice.heard[0])
+        assert level[-1600:].max() < 0.01 and level[-1920:-1600].min() < level[-1920:-1600].max() > 0.1
+    # endpoint from the VAD's end (80 ms into the silence): 450 - 80 for done, 1100 - 80 when in doubt
+    waited = session.timelines[0].breakdown_ms()["endpoint"]
+    assert (waited < 500) is soon, waited
 
 
 async def test_user_going_on_discards_speculative_reply(config: SessionConfig) -> None:

@@ -1,4 +1,4 @@
-"""Endpoint policy: how much silence ends a turn, from the words and p_end."""
+"""Endpoint policy: how much silence ends a turn, from the words, p_end and the voice's p_done."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from voice_agent.core.policy import EndpointPolicy, completeness
 
-P = EndpointPolicy(complete_ms=450, unknown_ms=600, incomplete_ms=1100, p_end_low=0.01)
+P = EndpointPolicy(complete_ms=450, unknown_ms=600, incomplete_ms=1100, p_end_low=0.01, voice_done=0.8)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,42 @@ def test_completeness_cues(text: str | None, cue: bool | None) -> None:
 )
 def test_silence_needed(text: str | None, p_end: float | None, ms: float) -> None:
     assert P.silence_needed_ms(text, p_end) == ms
+
+
+@pytest.mark.parametrize(
+    ("text", "p_end", "p_done", "ms"),
+    [
+        ("7 of clubs", 2e-6, 0.99, 450),  # no full stop, p_end ~0: the voice says the list is over
+        ("7 of clubs", 2e-6, 0.5, 1100),  # the voice is unsure: the words decide
+        ("1.", 5e-6, 0.9, 450),
+        ("ten of clubs", 0.05, 0.8, 450),  # exactly the threshold
+        ("ten of clubs", 0.05, 0.79, 600),
+        ("10 of", 2e-7, 0.98, 1100),  # the voice cannot hear grammar: a dangling "of" still waits
+        ("In 1813,", 1e-6, 0.99, 1100),
+        ("The horizon seems to be", 7e-11, 0.93, 1100),  # the LLM all but rules the end out
+        ("7 of clubs", None, 0.99, 450),  # no LLM score: the voice settles it
+        ("What time is it?", 0.2, 0.01, 450),  # the voice never lengthens a wait
+        ("7 of clubs", 2e-6, None, 1100),
+    ],
+)
+def test_the_voice_only_settles_a_doubt_the_words_left(
+    text: str, p_end: float | None, p_done: float | None, ms: float
+) -> None:
+    assert P.silence_needed_ms(text, p_end, p_done) == ms
+
+
+@pytest.mark.parametrize(
+    ("text", "p_end", "worth_asking"),
+    [
+        ("7 of clubs", 2e-6, True),
+        ("1.", 5e-6, True),
+        ("What time is it?", 0.2, False),
+        ("10 of", 2e-6, False),
+        ("He was not", 3e-9, False),
+    ],
+)
+def test_the_voice_is_asked_only_when_it_could_change_the_wait(text: str, p_end: float, worth_asking: bool) -> None:
+    assert P.voice_may_shorten(text, p_end) is worth_asking
 
 
 @pytest.mark.parametrize(

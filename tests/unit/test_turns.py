@@ -75,6 +75,14 @@ def test_trailing_conjunction_waits_longer() -> None:
     assert ReleaseReply(1, 2.0) in kinds(run(tm, [Tick(2.0)]))
 
 
+@pytest.mark.parametrize(("p_done", "released_at"), [(0.95, 1.4), (0.3, 2.0), (None, 2.0)])
+def test_a_voice_that_sounds_done_ends_an_unpunctuated_answer_early(p_done: float | None, released_at: float) -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), TranscriptFinal(1.2, 1, "7 of clubs", p_end=2e-6, p_done=p_done)])
+    assert tm.next_deadline() == pytest.approx(released_at)
+    assert ReleaseReply(1, released_at) in kinds(run(tm, [Tick(released_at)]))
+
+
 def test_user_goes_on_after_pause_discards_speculation() -> None:
     tm = TurnManager(POLICY)
     acts = run(tm, [

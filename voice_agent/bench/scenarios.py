@@ -165,11 +165,16 @@ async def hesitation_trial(
         turns = listener.turns_heard()
         first = listener.first_heard(turns[0]) if turns else None
         resume_t = mic.fed_time(base + gap_end)
+        released = [tl for tl in session.timelines if "endpoint" in tl.marks]
         return {
             "clip": clip.name,
             "pause_ms": pause_ms,
             "premature": first is not None and first < resume_t,
             "replied": first is not None,
+            # what the endpoint was decided on, for the first reply released
+            "first_endpoint": None
+            if not released
+            else {"text": released[0].user_text, "p_end": released[0].p_end, "p_done": released[0].p_done},
         }
     finally:
         await session.close()
@@ -246,8 +251,9 @@ async def run_scenarios(
         fixed = EndpointPolicy(complete_ms=600.0, unknown_ms=600.0, incomplete_ms=600.0)
         variants = {
             "": config,
-            "punctuation_only_": replace(config, llm_endpointing=False),
-            "fixed_600ms_": replace(config, llm_endpointing=False, policy=fixed),
+            "words_only_": replace(config, voice_endpointing=False),
+            "punctuation_only_": replace(config, llm_endpointing=False, voice_endpointing=False),
+            "fixed_600ms_": replace(config, llm_endpointing=False, voice_endpointing=False, policy=fixed),
         }
         out["hesitation"] = {}
         for prefix, variant in variants.items():

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     models = load_models(model_config(args))
     try:
         took = ", ".join(f"{k} {v:.2f} s" for k, v in models.load_seconds.items())
-        print(f"ok: ASR, LLM and TTS loaded and warmed up ({took})")
+        print(f"ok: ASR, LLM, TTS and end-of-turn model loaded and warmed up ({took})")
     finally:
         models.close()
     return 0

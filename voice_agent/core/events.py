@@ -53,7 +53,8 @@ class VoiceBlip:
 class TranscriptFinal:
     """The final transcript of the audio a reply for `turn` was prepared on.
 
-    `p_end` is the LLM's probability that the user's message ends there (None
+    `p_end` is the LLM's probability that the user's message ends there, and
+    `p_done` the end-of-turn model's from the sound of the voice (each None
     when no model scored it).
     """
 
@@ -61,6 +62,7 @@ class TranscriptFinal:
     turn: int
     text: str
     p_end: float | None = None
+    p_done: float | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class TurnTimeline:
     marks: dict[str, float] = field(default_factory=dict)
     user_text: str = ""
     p_end: float | None = None  # the LLM's end-of-turn probability for user_text
+    p_done: float | None = None  # the end-of-turn model's, when it was asked
     reply_text: str = ""  # what the listener heard
     interrupted: bool = False  # cut off by a barge-in
     audio_seconds: float = 0.0
@@ -48,6 +49,7 @@ class TurnTimeline:
             "turn": self.turn,
             "user_text": self.user_text,
             "p_end": None if self.p_end is None else round(self.p_end, 4),
+            "p_done": None if self.p_done is None else round(self.p_done, 4),
             "reply_text": self.reply_text,
             "interrupted": self.interrupted,
             "audio_seconds": round(self.audio_seconds, 3),

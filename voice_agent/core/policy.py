@@ -6,7 +6,9 @@ on a comma, a conjunction or a filler ("and", "um", "I want to") probably is
 not. Whisper's punctuation carries much of this signal for free; the resident
 LLM's probability of ending the user's message right there (`p_end`) adds
 the rest: "And so my fellow Americans ask not" has no punctuation and p_end
-~0, "Go forward ten meters." has both cues for "done".
+~0, "Go forward ten meters." has both cues for "done". Where the words leave
+it in doubt ("7 of clubs": no full stop, p_end ~0 although the list is
+over), an end-of-turn model that hears the voice (`p_done`) may settle it.
 """
 
 from __future__ import annotations
@@ -67,10 +69,33 @@ class EndpointPolicy:
     unknown_ms: float = 600.0  # no transcript yet, or mixed cues
     incomplete_ms: float = 1100.0  # trailing comma, conjunction or filler
     p_end_low: float = 0.01  # below this the LLM expects more words
+    voice_done: float = 0.8  # the end-of-turn model's P(done) that settles a doubt the words left
+    # Below this p_end the LLM is all but sure more words follow ("The horizon
+    # seems to be" 7e-11, "He was not" 3e-9, "...Americans asked not" 1.5e-7),
+    # and the voice may not overrule it; finished lists score 8e-7 to 8e-5.
+    p_end_continues: float = 3e-7
     speculative: bool = True  # prepare the reply while the silence lasts
 
-    def silence_needed_ms(self, text: str | None, p_end: float | None = None) -> float:
-        """Silence that ends the turn, given the transcript so far and the LLM's p_end."""
+    def silence_needed_ms(self, text: str | None, p_end: float | None = None, p_done: float | None = None) -> float:
+        """Silence that ends the turn, given the transcript so far, the LLM's p_end and the voice's p_done.
+
+        The voice only ever shortens a wait the words left in doubt ("7 of
+        clubs", no full stop, p_end ~1e-6): it cannot hear grammar ("10 of"
+        sounds finished to it), so a trailing "of" or comma, or a p_end that
+        all but rules the end out, still waits long.
+        """
+        needed = self._by_words(text, p_end)
+        if self.voice_may_shorten(text, p_end) and p_done is not None and p_done >= self.voice_done:
+            return self.complete_ms
+        return needed
+
+    def voice_may_shorten(self, text: str | None, p_end: float | None = None) -> bool:
+        """True if the end-of-turn model's verdict could change the wait (worth running it)."""
+        if completeness(text) is False or (p_end is not None and p_end < self.p_end_continues):
+            return False
+        return self._by_words(text, p_end) > self.complete_ms
+
+    def _by_words(self, text: str | None, p_end: float | None) -> float:
         cue = completeness(text)
         if cue is False:
             return self.incomplete_ms

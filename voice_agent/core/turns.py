@@ -60,6 +60,7 @@ class TurnManager:
         self._silence_start: float | None = None
         self._final_text: str | None = None
         self._p_end: float | None = None
+        self._p_done: float | None = None
         self._final_known = False
         self._prepared = False
         # speech over the agent: when it began, when it fell silent, whether its words are known
@@ -86,7 +87,7 @@ class TurnManager:
             return None
         if self.policy.speculative and not self._final_known:
             return None  # the transcript decides; it arrives as TranscriptFinal
-        needed = self.policy.silence_needed_ms(self._final_text, self._p_end)
+        needed = self.policy.silence_needed_ms(self._final_text, self._p_end, self._p_done)
         return self._silence_start + needed / 1000.0
 
     def handle(self, event: Event) -> list[Action]:
@@ -174,6 +175,7 @@ class TurnManager:
                 return [DiscardReply(self.turn), DropUtterance(), *self._go(State.LISTENING, ev.t)]
             self._final_text = ev.text
             self._p_end = ev.p_end
+            self._p_done = ev.p_done
             self._final_known = True
             return self._on_tick(ev.t)
         return []
@@ -247,5 +249,6 @@ class TurnManager:
         self._silence_start = None
         self._final_text = None
         self._p_end = None
+        self._p_done = None
         self._final_known = False
         self._prepared = False

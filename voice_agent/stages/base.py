@@ -68,6 +68,14 @@ class Llm(Protocol):
         ...
 
 
+class TurnModel(Protocol):
+    """Hears whether a speaker has finished, from the sound of the voice."""
+
+    def p_done(self, audio: np.ndarray) -> float:
+        """P(the speaker is done) for float32 16 kHz audio ending shortly after their last word."""
+        ...
+
+
 class Tts(Protocol):
     """Text to speech, one clause at a time."""
 

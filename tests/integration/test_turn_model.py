@@ -1,0 +1,40 @@
+"""The bundled end-of-turn model (smart-turn v3.2) on real recorded speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voice_agent import bundled
+from voice_agent.audio.wav import read_wav
+from voice_agent.bench.runner import Clip, true_speech_end
+from voice_agent.bench.scenarios import split_with_pause
+from voice_agent.stages.turn_smart import SmartTurn
+
+TAIL = np.zeros(1600, dtype=np.float32)  # the 100 ms after the last word that the session gives it
+
+
+@pytest.fixture(scope="module")
+def model() -> SmartTurn:
+    return SmartTurn(bundled.smart_turn_file())
+
+
+def _upto(pcm: np.ndarray, end: int) -> np.ndarray:
+    return np.concatenate([pcm[:end].astype(np.float32) / 32768.0, TAIL])
+
+
+@pytest.mark.parametrize("name", ["clean_cmu_cards_003", "clean_cmu_goforward"])
+def test_a_finished_answer_sounds_done(model: SmartTurn, clips: dict[str, Clip], name: str) -> None:
+    pcm = read_wav(clips[name].path)
+    # "7 of clubs" has no full stop and the LLM's p_end is ~0 after it: the voice settles it
+    assert model.p_done(_upto(pcm, true_speech_end(pcm))) >= 0.8
+
+
+def test_a_sentence_cut_mid_way_does_not(model: SmartTurn, clips: dict[str, Clip]) -> None:
+    pcm = read_wav(clips["clean_librispeech_test-clean_spk260_horizon"].path)
+    _, cut, _ = split_with_pause(pcm, 600)  # where the bench's hesitation scenario pauses it
+    assert model.p_done(_upto(pcm, cut)) < 0.5
+
+
+def test_silence_alone_is_not_an_error(model: SmartTurn) -> None:
+    assert 0.0 <= model.p_done(np.zeros(100, dtype=np.float32)) <= 1.0
