@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
+from .audio.pcm import voiced_span
 from .core.heard import Track
 
 
@@ -46,7 +47,7 @@ class Player:
 
     def add(self, text: str, pcm: np.ndarray) -> None:
         """Append a clause's audio."""
-        self.track.add(text, len(pcm))
+        self.track.add(text, len(pcm), voiced_span(pcm, self.rate))
         self._audio.append(pcm)
         self._wake.set()
 

@@ -48,3 +48,16 @@ def rms_dbfs(pcm: np.ndarray) -> float:
         return float("-inf")
     rms = float(np.sqrt(np.mean(to_float(pcm).astype(np.float64) ** 2)))
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def voiced_span(pcm: np.ndarray, rate: int, floor_db: float = 40.0) -> tuple[int, int]:
+    """The samples from the first to the last 10 ms window within `floor_db` of the loudest one."""
+    win = max(1, rate // 100)
+    n = len(pcm) // win
+    if n == 0:
+        return 0, len(pcm)
+    energy = np.mean(pcm[: n * win].astype(np.float64).reshape(n, win) ** 2, axis=1)
+    loud = np.nonzero(energy > energy.max() * 10 ** (-floor_db / 10))[0]
+    if len(loud) == 0:
+        return 0, len(pcm)
+    return int(loud[0] * win), int(min(len(pcm), (loud[-1] + 1) * win))

@@ -1,0 +1,30 @@
+"""What the listener heard: words placed on a clause's voiced span, not its silences."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voice_agent.audio.pcm import voiced_span
+from voice_agent.core.heard import Track
+
+
+def test_words_are_placed_on_the_voiced_span_of_a_clause() -> None:
+    track = Track()
+    # 11 weights ("young" 6, "man." 5) over the voiced 100..1200: "man." runs 700..1200, its middle 950
+    track.add("young man.", 2000, voiced=(100, 1200))
+    assert track.heard_text(940) == "young"
+    assert track.heard_text(960) == "young man."  # spread over all 2000 samples its middle would be 1545
+    assert track.text_between(1300, 1900) == ""  # the trailing silence carries no word
+    track.add("Hi.", 500)  # no span given: the whole clause
+    assert track.spoken[-1] == (2000, 2500)
+    assert track.heard_text(2000) == "young man."
+
+
+def test_the_voiced_span_skips_leading_and_trailing_silence() -> None:
+    rate = 1000
+    t = np.arange(500) / rate
+    voice = (8000 * np.sin(2 * np.pi * 100 * t)).astype(np.int16)
+    pcm = np.concatenate([np.zeros(50, np.int16), voice, np.full(200, 3, np.int16)])
+    assert voiced_span(pcm, rate) == (50, 550)
+    assert voiced_span(np.zeros(300, np.int16), rate) == (0, 300)  # nothing voiced: all of it
+    assert voiced_span(np.zeros(3, np.int16), rate) == (0, 3)
