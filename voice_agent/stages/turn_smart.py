@@ -1,15 +1,15 @@
 """Smart Turn v3.2: a learned end-of-turn model that hears the voice, not the words.
 
-The ONNX file ships as a data file of the `pipecat-ai` package (BSD-2-Clause);
-we read the file and never import pipecat. Input, as the model was trained:
+The ONNX file ships as a data file of the `pipecat-ai` wheel (BSD-2-Clause);
+setup takes that file out of it, and nothing imports pipecat. Input, as the model was trained:
 the last 8 s of 16 kHz audio, left-padded with zeros, normalised to zero mean
 and unit variance, as Whisper's 80-band log-mel (faster-whisper computes the
 same features). Output: P(the speaker is done).
 
-It is blind to grammar ("10 of" sounds done to it) and to how long the
-silence lasted (more trailing silence reads as more "done"), so the session
-feeds it a fixed 100 ms after the last voiced frame and the endpoint policy
-only lets it shorten a wait the words left in doubt. About 45 ms per call on
+It cannot hear grammar ("10 of" sounds done to it) and it reads more
+trailing silence as more "done", so the session feeds it a fixed 100 ms
+after the last voiced frame and the endpoint policy only lets it shorten a
+wait the words left in doubt. About 45 ms per call on
 one core.
 """
 
