@@ -199,7 +199,7 @@ class ReplyPipeline:
             return None
         if not policy.voice_may_shorten(text, p_end):
             return None
-        # The silence heard since the reply was prepared (80 ms in) belongs to the
+        # The silence heard since the reply was prepared (120 ms in) belongs to the
         # same utterance; short of the tail, the rest is taken as digital silence.
         now_heard = self._utterance_audio()
         if len(now_heard) > len(audio):

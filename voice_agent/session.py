@@ -216,7 +216,7 @@ class Session(ReplyPipeline):
 
     def _maybe_partial(self) -> None:
         """Start a partial transcript every `partial_every_ms` of speech, and one as
-        soon as the speech pauses (60 ms): the VAD calls the silence 80 ms after
+        soon as the speech pauses (60 ms): the VAD calls the silence 120 ms after
         the last voiced frame, and the reply prepared then takes that partial as
         its final transcript instead of decoding again.
 
