@@ -62,17 +62,18 @@ fi
 # pipecat-ai wheel. Only that file and the licence are taken out of it, into the
 # venv: installing pipecat without its dependencies would leave pip's resolver
 # reporting it broken.
+PIPECAT_VERSION=1.14.0
 turn_dir="$VENV/share/voice-agent"
 if [[ ! -f "$turn_dir/smart-turn-v3.2-cpu.onnx" ]]; then
   tmp=$(mktemp -d)
-  "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "pipecat-ai==1.14.0"
-  "$VPY" - "$tmp"/pipecat_ai-*.whl "$turn_dir" <<'PYEOF'
+  "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "pipecat-ai==$PIPECAT_VERSION"
+  "$VPY" - "$tmp/pipecat_ai-$PIPECAT_VERSION-py3-none-any.whl" "$turn_dir" "$PIPECAT_VERSION" <<'PYEOF'
 import sys, zipfile
 from pathlib import Path
-wheel, out = zipfile.ZipFile(sys.argv[1]), Path(sys.argv[2])
+wheel, out, version = zipfile.ZipFile(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 out.mkdir(parents=True, exist_ok=True)
 (out / "smart-turn-v3.2-cpu.onnx").write_bytes(wheel.read("pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"))
-(out / "smart-turn-LICENSE").write_bytes(wheel.read("pipecat_ai-1.14.0.dist-info/licenses/LICENSE"))
+(out / "smart-turn-LICENSE").write_bytes(wheel.read(f"pipecat_ai-{version}.dist-info/licenses/LICENSE"))
 PYEOF
   rm -rf "$tmp"
 fi

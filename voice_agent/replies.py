@@ -199,12 +199,11 @@ class ReplyPipeline:
             return None
         if not policy.voice_may_shorten(text, p_end):
             return None
-        # The silence heard since the reply was prepared (120 ms in) belongs to the
-        # same utterance; short of the tail, the rest is taken as digital silence.
-        now_heard = self._utterance_audio()
-        if len(now_heard) > len(audio):
-            audio = now_heard
         end = job.voice_end + TURN_MODEL_TAIL_MS * SAMPLE_RATE // 1000
+        if len(audio) < end:
+            # The reply was prepared before the tail was heard (a VAD end under 100 ms):
+            # take what has come in since; short of the tail, the rest is digital silence.
+            audio = max(audio, self._utterance_audio(), key=len)
         voice = np.pad(audio[:end], (0, max(0, end - len(audio))))
         try:
             p_done = float(await asyncio.to_thread(self._urgently, model.p_done, voice))

@@ -50,14 +50,23 @@ def rms_dbfs(pcm: np.ndarray) -> float:
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 
-def voiced_span(pcm: np.ndarray, rate: int, floor_db: float = 40.0) -> tuple[int, int]:
-    """The samples from the first to the last 10 ms window within `floor_db` of the loudest one."""
-    win = max(1, rate // 100)
-    n = len(pcm) // win
+def loud_windows(pcm: np.ndarray, rate: int, within_db: float) -> tuple[np.ndarray, int]:
+    """Indices of the 10 ms windows whose RMS is within `within_db` of the loudest (none in
+    digital silence), and the window's length in samples."""
+    hop = max(1, rate // 100)
+    n = len(pcm) // hop
     if n == 0:
-        return 0, len(pcm)
-    energy = np.mean(pcm[: n * win].astype(np.float64).reshape(n, win) ** 2, axis=1)
-    loud = np.nonzero(energy > energy.max() * 10 ** (-floor_db / 10))[0]
+        return np.zeros(0, dtype=np.intp), hop
+    rms = np.sqrt(np.mean(pcm[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
+    peak = float(rms.max())
+    if peak <= 0:
+        return np.zeros(0, dtype=np.intp), hop
+    return np.nonzero(rms >= peak * 10 ** (-within_db / 20.0))[0], hop
+
+
+def voiced_span(pcm: np.ndarray, rate: int, floor_db: float = 40.0) -> tuple[int, int]:
+    """The samples from the first to the last 10 ms window within `floor_db` of the loudest (all if none)."""
+    loud, hop = loud_windows(pcm, rate, floor_db)
     if len(loud) == 0:
         return 0, len(pcm)
-    return int(loud[0] * win), int(min(len(pcm), (loud[-1] + 1) * win))
+    return int(loud[0] * hop), int((loud[-1] + 1) * hop)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, silence
+from ..audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, loud_windows, silence
 from ..audio.wav import read_wav, write_wav
 from ..config import SessionConfig
 from ..core.events import State
@@ -61,17 +61,8 @@ def read_manifest(manifest: Path, clips_dir: Path | None = None, match: str | No
 
 def true_speech_end(pcm: np.ndarray, rate: int = SAMPLE_RATE, within_db: float = 35.0) -> int:
     """Sample index after the last 10 ms frame whose RMS is within `within_db` of the loudest."""
-    hop = rate // 100
-    n = len(pcm) // hop
-    if n == 0:
-        return 0
-    frames = pcm[: n * hop].astype(np.float64).reshape(n, hop)
-    rms = np.sqrt(np.mean(frames**2, axis=1))
-    peak = float(rms.max())
-    if peak <= 0:
-        return 0
-    loud = np.nonzero(rms >= peak * 10 ** (-within_db / 20.0))[0]
-    return int((loud[-1] + 1) * hop)
+    loud, hop = loud_windows(pcm, rate, within_db)
+    return int((loud[-1] + 1) * hop) if len(loud) else 0
 
 
 class Mic:

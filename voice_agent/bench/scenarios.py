@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, silence, to_float
+from ..audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, loud_windows, silence, to_float
 from ..audio.resample import resample
 from ..audio.wav import read_wav
 from ..config import SessionConfig
@@ -39,10 +39,7 @@ def default_sounds() -> list[Path]:
 
 def true_onset(pcm: np.ndarray, within_db: float = 35.0) -> int:
     """Sample index of the first 10 ms frame within `within_db` of the loudest."""
-    hop = SAMPLE_RATE // 100
-    n = len(pcm) // hop
-    rms = np.sqrt(np.mean(pcm[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
-    loud = np.nonzero(rms >= rms.max() * 10 ** (-within_db / 20.0))[0]
+    loud, hop = loud_windows(pcm, SAMPLE_RATE, within_db)
     return int(loud[0] * hop) if len(loud) else 0
 
 

@@ -47,7 +47,7 @@ class Track:
     def text_between(self, start: int, end: int) -> str:
         """The words that were playing, even in part, between samples `start` and `end`."""
         words: list[str] = []
-        for text, s0, s1 in ((c[0], *v) for c, v in zip(self.clauses, self.spoken)):
+        for (text, _, _), (s0, s1) in zip(self.clauses, self.spoken):
             if s0 < end and s1 > start:
                 words.extend(word for word, w0, w1 in _placed(text, s0, s1) if w1 > start and w0 < end)
         return " ".join(words)
