@@ -65,11 +65,13 @@ class FakeLlm:
     finished: threading.Event = field(default_factory=threading.Event)
 
     p_end: float | None = None
+    scored: list[str] = field(default_factory=list)  # the user texts end_of_turn was asked about
 
     def warm(self, messages: list[Message]) -> None:
         pass
 
     def end_of_turn(self, messages: list[Message]) -> float | None:
+        self.scored.append(messages[-1].content)
         return self.p_end
 
     def stream(self, messages: list[Message], cancelled: Cancelled) -> Iterator[str]:

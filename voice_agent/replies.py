@@ -98,6 +98,8 @@ class ReplyPipeline:
     output_rate: int
     _reference: StreamResampler
     input_clock: InputClock
+    _llm_prefill: asyncio.Task[Any] | None
+    _prefill_wanted: bool
 
     def _emit(self, event: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -183,13 +185,22 @@ class ReplyPipeline:
             self._emit_final(job)
             if self.turns.policy.speculative and self.config.llm_endpointing:
                 messages = self._messages(text)
+                await self._prefill_finished()
                 p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
                 job.timeline.p_end = p_end
                 if job.cancelled:
                     raise asyncio.CancelledError
                 p_done = await self._voice_done(job, audio, text, p_end)
+                job.timeline.mark("turn_scored", self.clock())
         self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done))
         return text
+
+    async def _prefill_finished(self) -> None:
+        """Let a prefill of the user's words that already runs finish (its tokens are this
+        turn's too); skip one still waiting to start."""
+        self._prefill_wanted = False
+        if self._llm_prefill is not None and not self._llm_prefill.done():
+            await asyncio.gather(asyncio.shield(self._llm_prefill), return_exceptions=True)
 
     async def _voice_done(self, job: ReplyJob, audio: np.ndarray, text: str, p_end: float | None) -> float | None:
         """The end-of-turn model's P(done), asked only when the words leave the end in doubt."""

@@ -359,6 +359,26 @@ async def test_partial_transcripts_give_way_under_load_but_the_final_does_not() 
     assert idle_finals == loaded_finals == ["words so far."]
 
 
+async def test_the_llm_reads_the_words_while_the_user_still_speaks() -> None:
+    said = "so what do you think about the weather we had on the coast last week when the storm came"
+    asr = FakeAsr(text=lambda n: " ".join(said.split()[: max(1, n // 3200)]) + ".")
+    llm = FakeLlm(p_end=0.3)
+    session = Session(fake_models(asr=asr, llm=llm), RecordingSink(), SessionConfig(partial_every_ms=300))
+    await session.start()
+    await talk(session, quiet(200))
+    for _ in range(15):  # 1.5 s of speech, in real time
+        await talk(session, tone(100))
+        await asyncio.sleep(0.1)
+    prefilled = list(llm.scored)
+    await talk(session, quiet(1000))
+    await settle(session)
+    await session.close()
+    final = session.timelines[0].user_text
+    # Partial texts were scored (their tokens cached) before the pause; the reply then scored its own.
+    assert prefilled and all(len(t) < len(final) for t in prefilled), (prefilled, final)
+    assert llm.scored[-1] == final and session.timelines[0].p_end == 0.3
+
+
 class _CountingVad(EnergyVad):
     """The fake VAD, counting the frames it was shown."""
 

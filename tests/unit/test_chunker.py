@@ -36,6 +36,20 @@ def test_decimal_and_abbreviation_are_not_cut() -> None:
     assert clauses[-1] == "Bye now."
 
 
+def test_punctuation_after_a_word_cuts_without_waiting_for_the_next_token() -> None:
+    ch = ClauseChunker()
+    assert ch.push("I'm") == [] and ch.push(" sorry") == []
+    assert ch.push(",") == ["I'm sorry,"]
+    assert ch.push(" that is") == [] and ch.push(",") == []  # a later clause is cut at a comma after 8 words
+    assert ch.push(" sad") == [] and ch.push("!") == ["that is, sad!"]
+    ch = ClauseChunker()
+    assert ch.push("It costs 3") == [] and ch.push(".") == []  # "3.5"?
+    assert ch.push("5 now") == [] and ch.push(".") == ["It costs three point five now."]
+    ch = ClauseChunker()
+    assert ch.push("Ask Dr") == [] and ch.push(".") == []  # an abbreviation waits for what follows
+    assert ch.push(" Smith, please.") == ["Ask Dr. Smith,", "please."]
+
+
 def test_long_run_without_punctuation_is_split() -> None:
     words = " ".join(["word"] * 80)
     clauses = stream(words + ".")

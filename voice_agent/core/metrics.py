@@ -10,6 +10,7 @@ MARKS = (
     "vad_end",  # when the VAD decided the user had stopped (silence start)
     "endpoint",  # when the turn was declared over and the reply released
     "asr_final",
+    "turn_scored",  # the end-of-turn scores of the words (LLM) and voice are in
     "llm_first_token",
     "first_clause",
     "first_tts_audio",
