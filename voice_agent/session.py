@@ -95,6 +95,7 @@ class Session(ReplyPipeline):
         self._driver: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._partial: PartialRun | None = None
+        self._partial_done_at = self._partial_took = 0.0  # when the last partial ended, and how long it took
         self._llm_prefill: asyncio.Task[Any] | None = None
         self._prefill_wanted = False  # cleared by a reply about to score: a prefill not yet begun is skipped
         self._closed = False
@@ -241,13 +242,21 @@ class Session(ReplyPipeline):
         shown_only = not pausing and not self.turns.overlapping  # it only shows the user their words
         if shown_only and not self.models.priority.idle:
             return  # shed under load; retried on the next frame
+        if shown_only and self.clock() - self._partial_done_at < self._partial_took:
+            # At most half the time: a long utterance's partial takes ~300 ms here, and
+            # back to back one is nearly always running when the user pauses, so the
+            # transcript at the pause (the likely final) would have to wait for it.
+            return
         level = Level.PARTIAL if shown_only else Level.FIRST_AUDIO
         task = asyncio.create_task(self._run_partial(self._utterance_audio(), level))
         self._partial = PartialRun(self._utt_start, self.position, task)
 
     async def _run_partial(self, audio: np.ndarray, level: Level) -> str:
         overlap_turn = self.turns.turn if self.turns.overlapping else None
+        began = self.clock()
         text = str(await asyncio.to_thread(self._at, level, self.models.asr.transcribe, audio, False))
+        self._partial_done_at = self.clock()
+        self._partial_took = self._partial_done_at - began
         if overlap_turn is not None:
             said = self._agent_said(overlap_turn)
             self._handle(ev.OverlapWords(self.clock(), overlap_turn, text, final=False, agent_said=said))

@@ -379,6 +379,22 @@ async def test_the_llm_reads_the_words_while_the_user_still_speaks() -> None:
     assert llm.scored[-1] == final and session.timelines[0].p_end == 0.3
 
 
+async def test_partials_while_the_user_speaks_take_at_most_half_the_time() -> None:
+    asr = FakeAsr(text=lambda n: "words so far.", delay=0.15)  # as a long utterance's partial
+    session = Session(fake_models(asr=asr), RecordingSink(), SessionConfig(partial_every_ms=100))
+    await session.start()
+    await talk(session, quiet(200))
+    for _ in range(24):  # 2.4 s of speech, in real time
+        await talk(session, tone(100))
+        await asyncio.sleep(0.1)
+    partials = sum(1 for _, final in asr.calls if not final)
+    await talk(session, quiet(1000))
+    await settle(session)
+    await session.close()
+    # Back to back that would be ~15; with a pause as long as each took, at most ~8.
+    assert 3 <= partials <= 9, asr.calls
+
+
 class _CountingVad(EnergyVad):
     """The fake VAD, counting the frames it was shown."""
 
