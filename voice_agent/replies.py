@@ -22,11 +22,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from .audio.echo import EchoGuard
-from .audio.pcm import SAMPLE_RATE
+from .audio.pcm import SAMPLE_RATE, trim_silence
 from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
-from .core.chunker import ClauseChunker
+from .core.chunker import ClauseChunker, ends_mid_sentence
 from .core.inputclock import InputClock
 from .core.metrics import TurnTimeline
 from .core.repeats import OpeningRepeatFilter
@@ -48,6 +48,9 @@ TEXT_MARGIN_S = 0.8
 # more silence as more "done", so a fixed amount keeps its verdict about the voice.
 TURN_MODEL_TAIL_MS = 100
 APOLOGY = "Sorry, I lost my train of thought. Could you say that again?"
+# Silence kept before the first clause's voice, and after a clause cut between words.
+FIRST_LEAD_MS = 10
+MID_SENTENCE_TAIL_MS = 40
 
 
 class LlmFailure(StageError):
@@ -247,7 +250,7 @@ class ReplyPipeline:
                 if job.cancelled:
                     return
                 job.timeline.mark("first_tts_audio", self.clock())
-                job.player.add(clause, pcm)
+                job.player.add(clause, self._shaped(clause, pcm, first=not job.player.track.clauses))
             await producer  # re-raise its failure, if any
             job.player.finish()
             await speaker
@@ -257,6 +260,22 @@ class ReplyPipeline:
                     task.cancel()
             await asyncio.gather(producer, speaker, return_exceptions=True)
         self._finish(job)
+
+    def _shaped(self, clause: str, pcm: np.ndarray, first: bool) -> np.ndarray:
+        """A clause's speech with Piper's silences fitted to where it sits.
+
+        Piper leads every clause with 30-60 ms of silence and ends it with
+        120-200 ms, as if each were a sentence. The first clause's lead only
+        delays the voice; a clause the chunker cut between words (no
+        punctuation) is followed by the rest of its sentence, which a
+        200 ms gap would break in two.
+        """
+        return trim_silence(
+            pcm,
+            self.output_rate,
+            FIRST_LEAD_MS if first else None,
+            MID_SENTENCE_TAIL_MS if ends_mid_sentence(clause) else None,
+        )
 
     async def _generate(self, job: ReplyJob, user_text: str, out: asyncio.Queue[str | None]) -> None:
         chunker = ClauseChunker()

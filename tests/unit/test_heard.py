@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice_agent.audio.pcm import voiced_span
+from voice_agent.audio.pcm import trim_silence, voiced_span
+from voice_agent.core.chunker import ends_mid_sentence
 from voice_agent.core.heard import Track
 
 
@@ -28,3 +29,24 @@ def test_the_voiced_span_skips_leading_and_trailing_silence() -> None:
     assert voiced_span(pcm, rate) == (50, 550)
     assert voiced_span(np.zeros(300, np.int16), rate) == (0, 300)  # nothing voiced: all of it
     assert voiced_span(np.zeros(3, np.int16), rate) == (0, 3)
+
+
+def test_a_clause_keeps_only_the_silence_asked_for() -> None:
+    rate = 1000
+    voice = (8000 * np.sin(2 * np.pi * 100 * np.arange(500) / rate)).astype(np.int16)
+    pcm = np.concatenate([np.zeros(50, np.int16), voice, np.zeros(200, np.int16)])
+    assert len(trim_silence(pcm, rate)) == 750  # nothing asked: as it was
+    first = trim_silence(pcm, rate, lead_ms=10)
+    assert len(first) == 710 and np.flatnonzero(first)[0] in (10, 11)  # 10 ms before the voice (a sine starts at 0)
+    cut = trim_silence(pcm, rate, tail_ms=40)
+    assert len(cut) == 590 and not cut[-40:].any()
+    assert len(trim_silence(np.zeros(300, np.int16), rate, lead_ms=10, tail_ms=40)) == 300  # no voice: all of it
+
+
+def test_a_clause_cut_between_words_is_mid_sentence() -> None:
+    assert ends_mid_sentence("He might have been made amiable")
+    assert (
+        not ends_mid_sentence("I'm sorry,")
+        and not ends_mid_sentence("Is it?")
+        and not ends_mid_sentence('He said "hi."')
+    )
