@@ -90,12 +90,12 @@ class WhisperAsr:
             parts = [audio[i : i + limit] for i in range(0, len(audio), limit)]
             return " ".join(t for t in (self.transcribe(p, final) for p in parts) if t)
         try:
-            text = self._decode(audio, short=True)
+            text = self._decode(audio)
             for window in RETRY_WINDOWS_S:
                 if not (looks_looped(text) or self._too_long(text, len(audio))):
                     break
                 log.debug("decode looked wrong (%r); retrying on %.0f s", text, window)
-                text = self._decode(audio, short=False, window_s=window)
+                text = self._decode(audio, min_window_s=window)
         except RuntimeError as exc:  # CTranslate2 reports failures as RuntimeError
             raise StageError(f"Whisper failed: {exc}") from exc
         return text
@@ -105,10 +105,9 @@ class WhisperAsr:
         # People speak at most ~7 words a second; more means hallucination.
         return len(text.split()) > 4 + 7 * n_samples / SAMPLE_RATE
 
-    def _decode(self, audio: np.ndarray, short: bool, window_s: float = FULL_WINDOW_S) -> str:
+    def _decode(self, audio: np.ndarray, min_window_s: float = MIN_WINDOW_S) -> str:
         duration = len(audio) / SAMPLE_RATE
-        window = max(MIN_WINDOW_S, duration + TAIL_PAD_S) if short else max(window_s, duration + TAIL_PAD_S)
-        window = min(window, FULL_WINDOW_S)
+        window = min(max(min_window_s, duration + TAIL_PAD_S), FULL_WINDOW_S)
         n_frames = int(window * SAMPLE_RATE) // HOP
         padded = np.zeros(n_frames * HOP, dtype=np.float32)
         padded[: len(audio)] = audio[: len(padded)]
