@@ -216,3 +216,39 @@ def test_a_jump_of_the_path_mid_reply_is_followed() -> None:
     idx = np.concatenate([np.arange(i * FRAME, (i + 1) * FRAME) for i in after])
     erle = 10 * np.log10(np.sum(mic[idx] ** 2) / np.sum(residual[idx] ** 2))
     assert erle > 15.0, f"after the jump the residual is only {erle:.1f} dB below the echo"
+
+
+@pytest.mark.parametrize("shorter", range(5))
+def test_the_next_reply_after_a_barge_in_is_judged_on_its_own_delay(shorter: int) -> None:
+    """The user talks over the agent. The session cuts the reference up to 500 ms after the pause
+    (the output's pipeline may still hold that much), but nothing of that tail plays: delays fitted
+    on it match the user's voice, not an echo. The next reply's delay is searched afresh, from its
+    first loud frames on (the tail's length varies the phase of the guard's every-5th-frame fits)."""
+    agent, user = speech(*AGENT), speech(USER, "clean_speechrecognition_one_two_three")
+    path = echo_path(30, -6)
+    first = agent[:40000]
+    talk_at, pause = 16000, 17600  # the user starts 1 s in; the VAD pauses the output 100 ms later
+    mic = np.convolve(first, path)[:pause]
+    mic[talk_at:] += user[: pause - talk_at]
+    rest = user[pause - talk_at : 48000]
+    start = (pause + len(rest) + 6400) // FRAME * FRAME  # 400 ms after the user's last word
+    second = speech("clean_librispeech_test-clean_spk260_horizon")
+    onset = int(np.argmax(np.abs(second) > 300))
+    second = second[max(0, onset - 160) :][:24000]  # Piper's voice starts 10 ms in (its lead trimmed)
+    mic = np.concatenate([mic, rest, np.zeros(start - pause - len(rest)), np.convolve(second, path)[: len(second)]])
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(first))
+    for i in range(0, start, FRAME):
+        if i == pause // FRAME * FRAME:
+            guard.cut_reference(i + guard.max_lag - shorter * FRAME)
+        guard.process(to_int16(mic[i : i + FRAME]), i)
+    guard.add_reference(start, to_int16(second))
+    loud_frames = set(loud(mic[start : start + 8000], -40))
+    lags, passed = [], []
+    for k, i in enumerate(range(start, start + 8000, FRAME)):
+        speech_possible = guard.process(to_int16(mic[i : i + FRAME]), i)[1]
+        if k in loud_frames:
+            lags.append(guard.stats.lag_ms)
+            passed += [k] if speech_possible else []
+    assert lags[1:] == pytest.approx([30.0] * (len(lags) - 1), abs=2), f"judged on delays {lags} ms"
+    assert not passed, f"echo frames {passed} of the next reply would reach the VAD"

@@ -95,6 +95,10 @@ class EchoGuard:
             start, samples = self._segments[-1]
             if abs(position - (start + len(samples))) <= self.stitch:
                 position = start + len(samples)
+        elif not self._open:
+            # A new reply: its delay is searched afresh. Fits made since the cut matched the
+            # user's voice against the unplayed tail the cut kept (nothing of it echoed).
+            self._forget_delay()
         self._segments.append((position, pcm.astype(np.float64) / 32768.0))
         self._open = True
 
@@ -108,9 +112,13 @@ class EchoGuard:
         # The next reply starts a new run of pieces, placed afresh. The learned path stays:
         # it belongs to the device, not to the reply; the delay is searched again.
         self._open = False
+        self._forget_delay()
+
+    def _forget_delay(self) -> None:
         self._fits.clear()
         self._count = 0
         self._pending = None
+        self._rho = 0.0
 
     def _reference(self, start: int, end: int) -> np.ndarray:
         out = np.zeros(end - start)
@@ -190,7 +198,8 @@ class EchoGuard:
         While the filter cancels well only delays near it are searched (half the cost).
         """
         self._count += 1
-        if self._anchor is not None and self._count % 5 != 1:
+        settled = len(self._fits) > 1 and abs(self._fits[-1] - self._fits[-2]) <= 3
+        if self._anchor is not None and settled and self._count % 5 != 1:
             return self._lag or 0
         lo, hi = 0, self.max_lag
         if self._good and self._anchor is not None:
