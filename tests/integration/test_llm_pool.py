@@ -19,6 +19,15 @@ SYSTEM = Message("system", "You are a helpful voice assistant. Answer in two sen
 def test_two_streams_overlap_and_prefer_their_warm_context() -> None:
     pool = LlamaPool(llm_model_file(), size=2, n_threads=1, max_tokens=40)
     pool.warm([SYSTEM])
+    drivers: set[int] = set()  # the threads llama.cpp was driven from
+    for ctx in pool.contexts:
+        evaluate = ctx._llm.eval
+
+        def traced(tokens: object, evaluate: object = evaluate) -> None:
+            drivers.add(threading.get_ident())
+            evaluate(tokens)  # type: ignore[operator]
+
+        ctx._llm.eval = traced
     first_token: dict[str, float] = {}
     finished: dict[str, float] = {}
 
@@ -36,6 +45,8 @@ def test_two_streams_overlap_and_prefer_their_warm_context() -> None:
     b.join(30)
     assert first_token["b"] < finished["a"], "the second reply waited for the whole first one"
     assert not any(c.busy for c in pool.contexts)
+    # One thread drives both contexts: a second thread's OpenMP team made batches 2x slower.
+    assert len(drivers) == 1, drivers
 
 
 def test_end_of_turn_scores_on_a_free_context_and_never_waits() -> None:

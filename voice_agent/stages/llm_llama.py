@@ -9,7 +9,11 @@ Every llama.cpp call runs on one dedicated thread. Measured here: 2-thread
 decoding costs 13 ms/token when always driven from the same thread but
 39 ms/token when driven from whichever pool thread asks, because each calling
 thread gets its own OpenMP team and the extra idle teams put libgomp into its
-throttled (sleep-early) barrier mode on a 2-core machine.
+throttled (sleep-early) barrier mode on a 2-core machine. The same holds across
+contexts: prompt evaluation uses every core (llama-cpp-python's n_threads_batch),
+and a second context driven from its own thread made a 6-token batch (the
+reply's opening after the user's words) take 50-67 ms instead of 27. So the
+contexts of a pool share one thread (`worker`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class LlamaLlm:
         max_tokens: int = 80,
         temperature: float = 0.3,
         repeat_penalty: float = 1.12,  # SmolLM2 loops at 1.0
+        worker: ThreadPoolExecutor | None = None,  # the thread that drives llama.cpp (shared by a pool)
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -55,7 +60,7 @@ class LlamaLlm:
             raise ModelMissingError(
                 "llama-cpp-python is not installed: run scripts/setup.sh (it builds it portably)"
             ) from exc
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="llama")
+        self._worker = worker or ThreadPoolExecutor(1, thread_name_prefix="llama")
         self._llm = self._on_worker(
             lambda: Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=256, verbose=False)
         )

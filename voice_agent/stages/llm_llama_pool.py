@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .base import Cancelled, Message
@@ -25,7 +26,10 @@ class LlamaPool:
     def __init__(self, model_path: str | Path, size: int = 2, **kwargs: object) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one context")
-        self.contexts = [LlamaLlm(model_path, **kwargs) for _ in range(size)]  # type: ignore[arg-type]
+        # One thread drives every context (see llm_llama): calls of two sessions' replies
+        # interleave there, token by token.
+        worker = ThreadPoolExecutor(1, thread_name_prefix="llama")
+        self.contexts = [LlamaLlm(model_path, worker=worker, **kwargs) for _ in range(size)]  # type: ignore[arg-type]
         self._pick = threading.Lock()
 
     def warm(self, messages: list[Message]) -> None:
