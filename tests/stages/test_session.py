@@ -83,7 +83,7 @@ async def test_the_voice_model_settles_only_a_doubtful_end(
     if asked:  # it hears the voice and then 100 ms of the silence after it
         level = np.abs(voice.heard[0])
         assert level[-1600:].max() < 0.01 and level[-1920:-1600].min() < level[-1920:-1600].max() > 0.1
-    # endpoint from the VAD's end (120 ms into the silence): 450 - 120 for done, 1100 - 120 when in doubt
+    # endpoint from the VAD's end (120 ms into the silence): 300 - 120 for done, 1100 - 120 when in doubt
     waited = session.timelines[0].breakdown_ms()["endpoint"]
     assert (waited < 500) is soon, waited
 
