@@ -38,3 +38,19 @@ def test_a_sentence_cut_mid_way_does_not(model: SmartTurn, clips: dict[str, Clip
 
 def test_silence_alone_is_not_an_error(model: SmartTurn) -> None:
     assert 0.0 <= model.p_done(np.zeros(100, dtype=np.float32)) <= 1.0
+
+
+def test_its_features_keep_numpys_blas_to_one_thread(model: SmartTurn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenBLAS helper threads woken here would spin on into the LLM call that follows."""
+    from threadpoolctl import threadpool_info
+
+    compute = model._features
+    seen: list[int] = []
+
+    def features(*args: object, **kwargs: object) -> np.ndarray:
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return compute(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "_features", features)
+    assert 0.0 <= model.p_done(np.zeros(16000, dtype=np.float32)) <= 1.0
+    assert seen and set(seen) == {1}, seen
