@@ -54,3 +54,23 @@ def test_its_features_keep_numpys_blas_to_one_thread(model: SmartTurn, monkeypat
     monkeypatch.setattr(model, "_features", features)
     assert 0.0 <= model.p_done(np.zeros(16000, dtype=np.float32)) <= 1.0
     assert seen and set(seen) == {1}, seen
+
+
+def test_sessions_scoring_at_once_leave_numpys_blas_as_it_was(model: SmartTurn) -> None:
+    """The limit is process-wide: interleaved calls must not restore each other's limit for good
+    (one BLAS thread for the whole process made Whisper ~60 % slower here)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    audio = np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.1
+    callers = [threading.Thread(target=lambda: [model.p_done(audio) for _ in range(20)]) for _ in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert blas_threads() == before

@@ -53,11 +53,13 @@ class SmartTurn:
         x = np.asarray(audio, dtype=np.float32)[-WINDOW_SAMPLES:]
         x = np.pad(x, (WINDOW_SAMPLES - len(x), 0))
         x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-        with self._blas.limit(limits=1, user_api="blas"):
-            features = self._features(x, padding=0)[:, : WINDOW_SAMPLES // 160].astype(np.float32)
-        try:
-            with self._lock:
+        # Under the lock: the BLAS limit is process-wide, saved and restored around the
+        # features, and two calls interleaving could restore each other's "1" for good.
+        with self._lock:
+            with self._blas.limit(limits=1, user_api="blas"):
+                features = self._features(x, padding=0)[:, : WINDOW_SAMPLES // 160].astype(np.float32)
+            try:
                 out = self._session.run(None, {"input_features": features[None]})
-        except Exception as exc:  # onnxruntime raises its own types
-            raise StageError(f"the end-of-turn model failed: {exc}") from exc
+            except Exception as exc:  # onnxruntime raises its own types
+                raise StageError(f"the end-of-turn model failed: {exc}") from exc
         return float(np.asarray(out[0]).reshape(-1)[0])
