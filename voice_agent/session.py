@@ -438,6 +438,7 @@ class Session(ReplyPipeline):
         heard = job.player.track.heard_text(heard_at)
         job.timeline.reply_text = heard
         job.timeline.interrupted = True
+        job.timeline.voiced_text = " ".join(text for text, _, _ in job.player.track.clauses)
         self._emit({"type": "interrupted", "turn": turn, "heard": heard})
         if job.user_text:
             self.history.append(Message("user", job.user_text))

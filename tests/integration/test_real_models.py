@@ -9,11 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-from voice_agent.audio.pcm import rms_dbfs, to_float
+from voice_agent.audio.pcm import rms_dbfs, to_float, voiced_span
+from voice_agent.audio.resample import resample
 from voice_agent.audio.wav import read_wav
+from voice_agent.bench.cutpoint import words_off
 from voice_agent.bench.runner import Clip, run_clip
 from voice_agent.bench.wer import aggregate_wer, wer
 from voice_agent.config import SessionConfig
+from voice_agent.core.heard import Track
+from voice_agent.core.speakable import speakable
 from voice_agent.models import Models
 from voice_agent.stages.asr_whisper import looks_looped
 from voice_agent.stages.base import Message
@@ -73,6 +77,26 @@ def test_tts_speaks(models: Models) -> None:
     pcm = models.tts.synthesize("Hello! Nice to meet you.")
     assert models.tts.sample_rate == 22050
     assert 0.8 < len(pcm) / 22050 < 4.0 and rms_dbfs(pcm) > -35
+
+
+def test_heard_text_of_a_cut_reply_is_what_whisper_makes_out(models: Models) -> None:
+    """The session's word timing against the bench's ruler, on Piper's real audio."""
+    rate = models.tts.sample_rate
+    within = []
+    for text in (
+        speakable("Well, I think the war of 1812 ended with a treaty that was signed in Ghent, in Belgium."),
+        "Yes, of course; I would say it is about, oh, three hours by car, or a bit more.",
+    ):
+        pcm = models.tts.synthesize(text)
+        track = Track()
+        track.add(text, len(pcm), voiced_span(pcm, rate))
+        for tenths in range(2, 10):
+            cut = len(pcm) * tenths // 10
+            transcript = models.asr.transcribe(to_float(resample(pcm[:cut], rate, 16000)), True)
+            truth, off = words_off(track.heard_text(cut), text, transcript)
+            within.append((off <= 1, tenths, track.heard_text(cut), transcript, truth))
+    # Piper's timing varies from run to run and Whisper mishears clipped words now and then
+    assert sum(ok for ok, *_ in within) >= 14, [w for w in within if not w[0]]
 
 
 async def test_whole_turn_on_real_speech(models: Models, clips: dict[str, Clip], tmp_path) -> None:

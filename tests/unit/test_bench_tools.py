@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 
 from tests.fakes import quiet, tone
+from voice_agent.bench.cutpoint import heard_prefix, words_off
 from voice_agent.bench.listener import SimulatedListener
 from voice_agent.bench.runner import true_speech_end
 from voice_agent.bench.scenarios import split_with_pause, true_onset
@@ -53,3 +54,20 @@ def test_listener_echo_is_the_playout_delayed_and_scaled() -> None:
     asyncio.run(lis.send_audio(1, np.full(1600, 1000, dtype=np.int16)))  # plays 0.0-0.1 s
     echo = lis.echo(0.0, 3200, delay_s=0.05, gain=0.5)
     assert np.allclose(echo[:800], 0) and np.allclose(echo[800:2400], 500, atol=30) and np.allclose(echo[2500:], 0)
+
+
+def _w(text: str) -> list[str]:
+    return text.split()
+
+
+def test_the_cut_ruler_ignores_words_whisper_made_up_past_the_cut() -> None:
+    reply = _w("the cut on his chest was deep and he went to make a fire")
+    assert heard_prefix(reply, _w("the cut on his chest")) == 5
+    assert heard_prefix(reply, _w("the cut on his chest make a cut")) == 5  # an invented ending
+    assert heard_prefix(reply, _w("the cut on his chess was")) == 6  # one word misheard
+    assert heard_prefix(reply, _w("the cut his chest was deep")) == 7  # one word missed
+    assert heard_prefix(reply, []) == 0
+    # a bench run: Whisper on "He began a confused complaint" cut after "complaint"
+    said = _w("he began a confused complaint against the wizard")
+    assert heard_prefix(said, _w("he began to confuse complaining")) == 5
+    assert words_off("In 1813, the war", "In 1813, the war was over.", "in eighteen thirteen the") == (3, 1)

@@ -11,14 +11,23 @@ from voice_agent.core.heard import Track
 
 def test_words_are_placed_on_the_voiced_span_of_a_clause() -> None:
     track = Track()
-    # 11 weights ("young" 6, "man." 5) over the voiced 100..1200: "man." runs 700..1200, its middle 950
+    # 10 weights ("young" 6, "man" 4) over the voiced 100..1200: "man." runs 760..1200, its middle 980
     track.add("young man.", 2000, voiced=(100, 1200))
-    assert track.heard_text(940) == "young"
-    assert track.heard_text(960) == "young man."  # spread over all 2000 samples its middle would be 1545
+    assert track.heard_text(970) == "young"
+    assert track.heard_text(990) == "young man."  # spread over all 2000 samples its middle would be 1600
     assert track.text_between(1300, 1900) == ""  # the trailing silence carries no word
     track.add("Hi.", 500)  # no span given: the whole clause
     assert track.spoken[-1] == (2000, 2500)
     assert track.heard_text(2000) == "young man."
+
+
+def test_a_comma_inside_a_clause_takes_time_of_its_own() -> None:
+    track = Track()
+    # "Sure," 5 + a 6-letter pause + "I" 2 + "can" 4 = 17 weights over 0..1700: "I" runs 1100..1300
+    track.add("Sure, I can", 1700)
+    assert track.heard_text(1150) == "Sure,"  # without the pause "I" would run 600..800
+    assert track.heard_text(1250) == "Sure, I"
+    assert track.text_between(600, 1000) == ""  # the pause is nobody's word
 
 
 def test_the_voiced_span_skips_leading_and_trailing_silence() -> None:

@@ -23,10 +23,10 @@ from ..config import SessionConfig
 from ..core.policy import EndpointPolicy
 from ..models import Models
 from ..session import Session
+from .cutpoint import words_off
 from .listener import SimulatedListener
 from .report import percentiles
 from .runner import Clip, Mic, true_speech_end
-from .wer import normalize
 
 Clock = Callable[[], float]
 SCENARIOS = ["barge_in", "backchannel", "hesitation", "echo"]
@@ -97,14 +97,19 @@ async def barge_in_trial(
         stop_t = listener.last_heard(turn)
         interrupted = [e for e in listener.of_type("interrupted") if e["turn"] == turn]
         heard = interrupted[0]["heard"] if interrupted else None
-        truth = models.asr.transcribe(to_float(resample(listener.heard_audio(turn), listener.rate, SAMPLE_RATE)), True)
+        heard_pcm = resample(listener.heard_audio(turn), listener.rate, SAMPLE_RATE)
+        transcript = models.asr.transcribe(to_float(heard_pcm), True)
+        voiced = next((tl.voiced_text for tl in session.timelines if tl.turn == turn), "")
+        truth, off = words_off(heard or "", voiced, transcript) if heard is not None else (None, None)
         return {
             **rec,
             "stop_ms": None if stop_t is None else round((stop_t - onset_t) * 1000.0, 1),
             "stopped": bool(interrupted),
             "heard_text": heard,
-            "heard_truth": truth,
-            "word_diff": None if heard is None else abs(len(heard.split()) - len(normalize(truth))),
+            "heard_asr": transcript,  # Whisper on the heard audio alone
+            "voiced_text": voiced,
+            "heard_truth_words": truth,
+            "word_diff": off,
             "answered_interruption": any(t != turn for t in listener.turns_heard()),
             "history": [f"{m.role}: {m.content}" for m in session.history],
         }

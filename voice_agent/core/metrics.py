@@ -29,6 +29,7 @@ class TurnTimeline:
     p_done: float | None = None  # the end-of-turn model's, when it was asked
     reply_text: str = ""  # what the listener heard
     interrupted: bool = False  # cut off by a barge-in
+    voiced_text: str = ""  # when cut off: every clause voiced for the listener so far, heard or not
     audio_seconds: float = 0.0
 
     def mark(self, name: str, t: float) -> None:
