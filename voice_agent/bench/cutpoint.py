@@ -20,24 +20,29 @@ from .wer import normalize
 
 
 def _pair_score(said: str, heard: str) -> int:
-    """2 for the same word, 1 for a like-spelled one (clipped or misheard: "tree", "treaty"), -1 otherwise."""
+    """4 for the same word, 2 for a like-spelled one (clipped or misheard: "tree", "treaty"), -2 otherwise."""
     if said == heard:
-        return 2
+        return 4
     if min(len(said), len(heard)) >= 3 and SequenceMatcher(None, said, heard).ratio() >= 0.6:
-        return 1
-    return -1
+        return 2
+    return -2
+
+
+_ADDED = -2  # a word Whisper wrote that the reply does not have here
+# A reply word Whisper left out costs more, so that one guessed word past the cut
+# ("...mention that" for "...mention the fact that") does not pull the cut two words on.
+_MISSED = -3
 
 
 def heard_prefix(reply: list[str], transcript: list[str]) -> int:
     """How many of `reply`'s first words `transcript` matches best (the fewest, where several tie)."""
-    # One alignment table of transcript against reply (a word left out on either
-    # side scores -1); its last row scores the whole transcript against every
-    # prefix of the reply at once.
-    prev = [-j for j in range(len(reply) + 1)]
+    # One alignment table of transcript against reply; its last row scores the
+    # whole transcript against every prefix of the reply at once.
+    prev = [_MISSED * j for j in range(len(reply) + 1)]
     for i, word in enumerate(transcript, 1):
-        cur = [-i] + [0] * len(reply)
+        cur = [_ADDED * i] + [0] * len(reply)
         for j, said in enumerate(reply, 1):
-            cur[j] = max(prev[j] - 1, cur[j - 1] - 1, prev[j - 1] + _pair_score(said, word))
+            cur[j] = max(prev[j] + _ADDED, cur[j - 1] + _MISSED, prev[j - 1] + _pair_score(said, word))
         prev = cur
     best = max(prev)
     return prev.index(best)
