@@ -66,12 +66,14 @@ class FakeLlm:
 
     p_end: float | None = None
     scored: list[str] = field(default_factory=list)  # the user texts end_of_turn was asked about
+    scoring_s: float = 0.0  # how long end_of_turn takes
 
     def warm(self, messages: list[Message]) -> None:
         pass
 
     def end_of_turn(self, messages: list[Message]) -> float | None:
         self.scored.append(messages[-1].content)
+        time.sleep(self.scoring_s)
         return self.p_end
 
     def stream(self, messages: list[Message], cancelled: Cancelled) -> Iterator[str]:
@@ -97,9 +99,11 @@ class FakeTurnModel:
 
     p: float = 0.95
     heard: list[np.ndarray] = field(default_factory=list)
+    took_s: float = 0.0  # how long each call takes
 
     def p_done(self, audio: np.ndarray) -> float:
         self.heard.append(audio)
+        time.sleep(self.took_s)
         return self.p
 
 

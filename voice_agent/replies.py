@@ -189,11 +189,17 @@ class ReplyPipeline:
             if self.turns.policy.speculative and self.config.llm_endpointing:
                 messages = self._messages(text)
                 await self._prefill_finished()
-                p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
-                job.timeline.p_end = p_end
-                if job.cancelled:
-                    raise asyncio.CancelledError
-                p_done = await self._voice_done(job, audio, text, p_end)
+                voice = self._start_voice_done(job, audio, text)
+                try:
+                    p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
+                    job.timeline.p_end = p_end
+                    if job.cancelled:
+                        raise asyncio.CancelledError
+                except BaseException:
+                    if voice is not None:  # it runs on in its thread; nobody will read it
+                        voice.add_done_callback(_ignore_result)
+                    raise
+                p_done = await self._voice_done(job, voice, text, p_end)
                 job.timeline.mark("turn_scored", self.clock())
         self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done))
         return text
@@ -205,13 +211,16 @@ class ReplyPipeline:
         if self._llm_prefill is not None and not self._llm_prefill.done():
             await asyncio.gather(asyncio.shield(self._llm_prefill), return_exceptions=True)
 
-    async def _voice_done(self, job: ReplyJob, audio: np.ndarray, text: str, p_end: float | None) -> float | None:
-        """The end-of-turn model's P(done), asked only when the words leave the end in doubt."""
+    def _start_voice_done(self, job: ReplyJob, audio: np.ndarray, text: str) -> asyncio.Task[float] | None:
+        """Start the end-of-turn model now if the words alone leave the end in doubt.
+
+        It runs on the core the LLM's scoring leaves free (llama.cpp uses one
+        thread); once p_end is in, `_voice_done` decides whether its verdict counts.
+        """
         model = self.models.turn_model
-        policy = self.turns.policy
         if model is None or not self.config.voice_endpointing or job.voice_end is None:
             return None
-        if not policy.voice_may_shorten(text, p_end):
+        if not self.turns.policy.voice_may_shorten(text, None):
             return None
         end = job.voice_end + TURN_MODEL_TAIL_MS * SAMPLE_RATE // 1000
         if len(audio) < end:
@@ -219,8 +228,19 @@ class ReplyPipeline:
             # take what has come in since; short of the tail, the rest is digital silence.
             audio = max(audio, self._utterance_audio(), key=len)
         voice = np.pad(audio[:end], (0, max(0, end - len(audio))))
+        return asyncio.create_task(asyncio.to_thread(self._urgently, model.p_done, voice))
+
+    async def _voice_done(
+        self, job: ReplyJob, task: asyncio.Task[float] | None, text: str, p_end: float | None
+    ) -> float | None:
+        """The end-of-turn model's P(done), counted only where the words and p_end leave the end in doubt."""
+        if task is None:
+            return None
+        if not self.turns.policy.voice_may_shorten(text, p_end):
+            task.add_done_callback(_ignore_result)  # p_end settled it: the verdict is not needed
+            return None
         try:
-            p_done = float(await asyncio.to_thread(self._urgently, model.p_done, voice))
+            p_done = float(await task)
         except StageError as exc:  # the words alone decide, as without the model
             log.warning("%s", exc)
             return None
@@ -358,3 +378,9 @@ class ReplyPipeline:
                     )
 
         await player.play(send, lambda: job.cancelled)
+
+
+def _ignore_result(task: asyncio.Task[float]) -> None:
+    """Retrieve a task's outcome nobody waits for, so a failure in it is not reported as unhandled."""
+    if not task.cancelled():
+        task.exception()

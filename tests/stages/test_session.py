@@ -60,17 +60,18 @@ async def test_one_turn_produces_tagged_audio_and_events(config: SessionConfig) 
 
 
 @pytest.mark.parametrize(
-    ("text", "p_end", "p_done", "asked", "soon"),
+    ("text", "p_end", "p_done", "run", "counted", "soon"),
     [
-        ("7 of clubs", 2e-6, 0.95, True, True),  # words in doubt, a voice that sounds done
-        ("7 of clubs", 2e-6, 0.2, True, False),
-        ("the horizon seems to be", 7e-11, 0.95, False, False),  # the LLM all but rules the end out
-        ("hello there.", 0.2, 0.95, False, True),  # the words already say done: the model is not run
-        ("10 of", 0.0, 0.95, False, False),  # nor where it cannot help: a dangling "of" waits long
+        ("7 of clubs", 2e-6, 0.95, True, True, True),  # words in doubt, a voice that sounds done
+        ("7 of clubs", 2e-6, 0.2, True, True, False),
+        # run beside the LLM's scoring, but the LLM all but rules the end out
+        ("the horizon seems to be", 7e-11, 0.95, True, False, False),
+        ("hello there.", 0.2, 0.95, False, False, True),  # the words already say done: the model is not run
+        ("10 of", 0.0, 0.95, False, False, False),  # nor where it cannot help: a dangling "of" waits long
     ],
 )
 async def test_the_voice_model_settles_only_a_doubtful_end(
-    config: SessionConfig, text: str, p_end: float, p_done: float, asked: bool, soon: bool
+    config: SessionConfig, text: str, p_end: float, p_done: float, run: bool, counted: bool, soon: bool
 ) -> None:
     voice = FakeTurnModel(p_done)
     llm = FakeLlm(p_end=p_end)
@@ -79,13 +80,28 @@ async def test_the_voice_model_settles_only_a_doubtful_end(
     await talk(session, quiet(300), tone(800), quiet(200))
     await settle(session)
     await session.close()
-    assert bool(voice.heard) is asked
-    if asked:  # it hears the voice and then 100 ms of the silence after it
+    assert bool(voice.heard) is run
+    assert (session.timelines[0].p_done is not None) is counted
+    if run:  # it hears the voice and then 100 ms of the silence after it
         level = np.abs(voice.heard[0])
         assert level[-1600:].max() < 0.01 and level[-1920:-1600].min() < level[-1920:-1600].max() > 0.1
     # endpoint from the VAD's end (120 ms into the silence): 300 - 120 for done, 1100 - 120 when in doubt
     waited = session.timelines[0].breakdown_ms()["endpoint"]
     assert (waited < 500) is soon, waited
+
+
+async def test_the_voice_model_runs_beside_the_llms_scoring(config: SessionConfig) -> None:
+    voice = FakeTurnModel(0.95, took_s=0.15)
+    llm = FakeLlm(p_end=2e-6, scoring_s=0.15)
+    models = fake_models(asr=FakeAsr(text=lambda n: "7 of clubs"), llm=llm, turn_model=voice)
+    session = Session(models, RecordingSink(), config)
+    await session.start()
+    await talk(session, quiet(300), tone(800), quiet(200))
+    await settle(session)
+    await session.close()
+    marks = session.timelines[0].breakdown_ms()
+    assert session.timelines[0].p_done == 0.95
+    assert marks["turn_scored"] - marks["asr_final"] < 250, marks  # one after the other: 300 ms or more
 
 
 async def test_user_going_on_discards_speculative_reply(config: SessionConfig) -> None:
