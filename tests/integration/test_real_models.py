@@ -80,12 +80,18 @@ def test_tts_speaks(models: Models) -> None:
 
 
 def test_heard_text_of_a_cut_reply_is_what_whisper_makes_out(models: Models) -> None:
-    """The session's word timing against the bench's ruler, on Piper's real audio."""
+    """The session's word timing against the bench's ruler, on Piper's real audio.
+
+    Piper's timing varies from run to run and Whisper drops or mishears a
+    clipped last word now and then (about 1 cut in 10 here), so this catches
+    gross errors (a clause's silences or pauses counted as words), not one word.
+    """
     rate = models.tts.sample_rate
     within = []
     for text in (
         speakable("Well, I think the war of 1812 ended with a treaty that was signed in Ghent, in Belgium."),
         "Yes, of course; I would say it is about, oh, three hours by car, or a bit more.",
+        "Sure, I can help you plan a trip to the mountains next weekend if you like.",
     ):
         pcm = models.tts.synthesize(text)
         track = Track()
@@ -95,12 +101,14 @@ def test_heard_text_of_a_cut_reply_is_what_whisper_makes_out(models: Models) -> 
             transcript = models.asr.transcribe(to_float(resample(pcm[:cut], rate, 16000)), True)
             truth, off = words_off(track.heard_text(cut), text, transcript)
             within.append((off <= 1, tenths, track.heard_text(cut), transcript, truth))
-    # Piper's timing varies from run to run and Whisper mishears clipped words now and then
-    assert sum(ok for ok, *_ in within) >= 14, [w for w in within if not w[0]]
+    assert sum(ok for ok, *_ in within) >= 18, [w for w in within if not w[0]]
 
 
 async def test_whole_turn_on_real_speech(models: Models, clips: dict[str, Clip], tmp_path) -> None:
-    clip = clips["clean_cmu_goforward"]
+    # Not clean_cmu_goforward: WebRTC's VAD ends its speech 260 ms before the last loud
+    # frame of its soft "...meters", so its first audio lands -26..+52 ms around the
+    # true end from run to run, and "premature" is a coin toss there.
+    clip = clips["clean_librispeech_test-clean_spk260_horizon"]
     out = tmp_path / "reply.wav"
     rec = await run_clip(models, clip, SessionConfig(), save_to=out)
     assert wer(clip.transcript, rec["transcript"]) <= 0.25, rec["transcript"]
