@@ -78,7 +78,7 @@ PYEOF
   rm -rf "$tmp"
 fi
 # Piper (GPL-3.0) runs only as a separate HTTP server program; nothing imports it.
-"$VPY" -m pip install -q "piper-tts[http]>=1.3,<2"
+"$VPY" -m pip install -q "piper-tts[http,alignment]>=1.3,<2"  # alignment: onnx, for word timing
 # The OpenAI-compatible server that the llm_server tests (and small
 # deployments) run on the bundled GGUF; llama-cpp-python itself is built above.
 "$VPY" -m pip install -q "llama-cpp-python[server]==$LLAMA_VERSION"

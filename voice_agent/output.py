@@ -45,9 +45,9 @@ class Player:
 
     # ---- feeding -----------------------------------------------------------
 
-    def add(self, text: str, pcm: np.ndarray) -> None:
-        """Append a clause's audio."""
-        self.track.add(text, len(pcm), voiced_span(pcm, self.rate))
+    def add(self, text: str, pcm: np.ndarray, words: list[tuple[int, int]] | None = None) -> None:
+        """Append a clause's audio (and each word's span in it, where known)."""
+        self.track.add(text, len(pcm), voiced_span(pcm, self.rate), words)
         self._audio.append(pcm)
         self._wake.set()
 

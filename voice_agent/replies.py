@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .audio.echo import EchoGuard
-from .audio.pcm import SAMPLE_RATE, trim_silence
+from .audio.pcm import SAMPLE_RATE, trim_bounds
 from .audio.resample import StreamResampler
 from .config import SessionConfig
 from .core import events as ev
@@ -35,7 +35,7 @@ from .core.vadgate import VadGate
 from .models import Models
 from .output import Player
 from .priority import GenerationYield, Level
-from .stages.base import Message, StageError
+from .stages.base import Message, StageError, TimedTts
 from .threads import iterate_in_thread
 
 log = logging.getLogger(__name__)
@@ -264,13 +264,16 @@ class ReplyPipeline:
             while (clause := await clauses.get()) is not None:
                 if job.player.track.clauses and job.player.ahead_s() > TEXT_MARGIN_S:
                     # Later clauses have playout time in hand: they may wait for first-audio work.
-                    pcm = await asyncio.to_thread(self._at, Level.LATER_AUDIO, self.models.tts.synthesize, clause)
+                    pcm, words = await asyncio.to_thread(self._at, Level.LATER_AUDIO, self._synthesize, clause)
                 else:  # the first clause, or one the listener is about to run out before: no waiting
-                    pcm = await asyncio.to_thread(self._urgently, self.models.tts.synthesize, clause)
+                    pcm, words = await asyncio.to_thread(self._urgently, self._synthesize, clause)
                 if job.cancelled:
                     return
                 job.timeline.mark("first_tts_audio", self.clock())
-                job.player.add(clause, self._shaped(clause, pcm, first=not job.player.track.clauses))
+                first = not job.player.track.clauses
+                start, end = self._shaped(clause, pcm, first)
+                kept = None if words is None else [(max(0, a - start), min(end, b) - start) for a, b in words]
+                job.player.add(clause, pcm[start:end], kept)
             await producer  # re-raise its failure, if any
             job.player.finish()
             await speaker
@@ -281,8 +284,15 @@ class ReplyPipeline:
             await asyncio.gather(producer, speaker, return_exceptions=True)
         self._finish(job)
 
-    def _shaped(self, clause: str, pcm: np.ndarray, first: bool) -> np.ndarray:
-        """A clause's speech with Piper's silences fitted to where it sits.
+    def _synthesize(self, clause: str) -> tuple[np.ndarray, list[tuple[int, int]] | None]:
+        """A clause's audio, and each word's span in it where the TTS can tell."""
+        tts = self.models.tts
+        if isinstance(tts, TimedTts):
+            return tts.synthesize_timed(clause)
+        return tts.synthesize(clause), None
+
+    def _shaped(self, clause: str, pcm: np.ndarray, first: bool) -> tuple[int, int]:
+        """The samples of a clause's speech to keep, with Piper's silences fitted to where it sits.
 
         Piper leads every clause with 30-60 ms of silence and ends it with
         120-200 ms, as if each were a sentence. The first clause's lead only
@@ -290,7 +300,7 @@ class ReplyPipeline:
         punctuation) is followed by the rest of its sentence, which a
         200 ms gap would break in two.
         """
-        return trim_silence(
+        return trim_bounds(
             pcm,
             self.output_rate,
             FIRST_LEAD_MS if first else None,

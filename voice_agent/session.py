@@ -439,6 +439,7 @@ class Session(ReplyPipeline):
         job.timeline.reply_text = heard
         job.timeline.interrupted = True
         job.timeline.voiced_text = " ".join(text for text, _, _ in job.player.track.clauses)
+        job.timeline.cut_at_s = heard_at / job.player.rate
         self._emit({"type": "interrupted", "turn": turn, "heard": heard})
         if job.user_text:
             self.history.append(Message("user", job.user_text))

@@ -79,6 +79,17 @@ def test_tts_speaks(models: Models) -> None:
     assert 0.8 < len(pcm) / 22050 < 4.0 and rms_dbfs(pcm) > -35
 
 
+def test_piper_tells_where_each_word_lies(models: Models) -> None:
+    rate = models.tts.sample_rate
+    text = "Sure, I can help you plan a trip to the mountains."
+    pcm, words = models.tts.synthesize_timed(text)  # type: ignore[attr-defined]
+    assert words is not None and len(words) == 11, words
+    assert all(a < b for a, b in words) and all(b <= a2 for (_, b), (a2, _) in zip(words, words[1:]))
+    assert words[-1][1] <= len(pcm)
+    pause = pcm[words[0][1] : words[1][0]]  # after "Sure,": Piper's comma pause, silent
+    assert len(pause) > 0.15 * rate and rms_dbfs(pause) < rms_dbfs(pcm[words[1][0] : words[-1][1]]) - 20
+
+
 def test_heard_text_of_a_cut_reply_is_what_whisper_makes_out(models: Models) -> None:
     """The session's word timing against the bench's ruler, on Piper's real audio.
 
@@ -93,9 +104,9 @@ def test_heard_text_of_a_cut_reply_is_what_whisper_makes_out(models: Models) -> 
         "Yes, of course; I would say it is about, oh, three hours by car, or a bit more.",
         "Sure, I can help you plan a trip to the mountains next weekend if you like.",
     ):
-        pcm = models.tts.synthesize(text)
+        pcm, words = models.tts.synthesize_timed(text)  # type: ignore[attr-defined]
         track = Track()
-        track.add(text, len(pcm), voiced_span(pcm, rate))
+        track.add(text, len(pcm), voiced_span(pcm, rate), words)
         for tenths in range(2, 10):
             cut = len(pcm) * tenths // 10
             transcript = models.asr.transcribe(to_float(resample(pcm[:cut], rate, 16000)), True)

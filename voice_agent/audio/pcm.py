@@ -74,9 +74,15 @@ def voiced_span(pcm: np.ndarray, rate: int, floor_db: float = 40.0) -> tuple[int
 
 def trim_silence(pcm: np.ndarray, rate: int, lead_ms: int | None = None, tail_ms: int | None = None) -> np.ndarray:
     """`pcm` with at most `lead_ms` of silence before its voiced span and `tail_ms` after (None: as is)."""
+    start, end = trim_bounds(pcm, rate, lead_ms, tail_ms)
+    return pcm[start:end]
+
+
+def trim_bounds(pcm: np.ndarray, rate: int, lead_ms: int | None = None, tail_ms: int | None = None) -> tuple[int, int]:
+    """The (start, end) samples that `trim_silence` keeps."""
     if lead_ms is None and tail_ms is None:
-        return pcm  # most clauses: nothing to find
+        return 0, len(pcm)  # most clauses: nothing to find
     start, end = voiced_span(pcm, rate)
     start = max(0, start - rate * lead_ms // 1000) if lead_ms is not None else 0
     end = min(len(pcm), end + rate * tail_ms // 1000) if tail_ms is not None else len(pcm)
-    return pcm[start:end]
+    return start, end

@@ -99,7 +99,10 @@ async def barge_in_trial(
         heard = interrupted[0]["heard"] if interrupted else None
         heard_pcm = resample(listener.heard_audio(turn), listener.rate, SAMPLE_RATE)
         transcript = models.asr.transcribe(to_float(heard_pcm), True)
-        voiced = next((tl.voiced_text for tl in session.timelines if tl.turn == turn), "")
+        timeline = next((tl for tl in session.timelines if tl.turn == turn), None)
+        voiced = timeline.voiced_text if timeline else ""
+        heard_s = len(listener.heard_audio(turn)) / listener.rate
+        cut_at = timeline.cut_at_s if timeline else None
         truth, off = words_off(heard or "", voiced, transcript) if heard is not None else (None, None)
         return {
             **rec,
@@ -110,6 +113,8 @@ async def barge_in_trial(
             "voiced_text": voiced,
             "heard_truth_words": truth,
             "word_diff": off,
+            # where the session took the cut to be against what the listener played
+            "cut_error_ms": None if cut_at is None else round((cut_at - heard_s) * 1000.0, 1),
             "answered_interruption": any(t != turn for t in listener.turns_heard()),
             "history": [f"{m.role}: {m.content}" for m in session.history],
         }
@@ -232,6 +237,7 @@ async def run_scenarios(
             "stopped": sum(1 for r in done if r["stopped"]),
             "stop_ms": percentiles(stops),
             "heard_text_within_one_word": round(len(within) / len(done), 3) if done else None,
+            "cut_error_ms": percentiles([abs(r["cut_error_ms"]) for r in done if r.get("cut_error_ms") is not None]),
             "runs": rows,
         }
     if "backchannel" in names:

@@ -30,6 +30,7 @@ class TurnTimeline:
     reply_text: str = ""  # what the listener heard
     interrupted: bool = False  # cut off by a barge-in
     voiced_text: str = ""  # when cut off: every clause voiced for the listener so far, heard or not
+    cut_at_s: float | None = None  # when cut off: how much of the reply's audio the session took as heard
     audio_seconds: float = 0.0
 
     def mark(self, name: str, t: float) -> None:

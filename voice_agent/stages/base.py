@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -83,4 +83,13 @@ class Tts(Protocol):
 
     def synthesize(self, text: str) -> np.ndarray:
         """Return int16 mono audio at `sample_rate` for one clause."""
+        ...
+
+
+@runtime_checkable
+class TimedTts(Tts, Protocol):
+    """A Tts that can also tell where each word of a clause lies in its audio."""
+
+    def synthesize_timed(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]] | None]:
+        """Audio for one clause and each word's (start, end) samples in it (None: not known)."""
         ...

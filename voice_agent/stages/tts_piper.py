@@ -18,11 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..audio.wav import AudioFormatError, decode_wav_bytes
 from .base import ModelMissingError, StageError
+from .piper_align import word_spans
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,9 @@ class PiperTts:
         self.sample_rate = server.sample_rate
         self.timeout = timeout
         self.on_restart = on_restart
+        # A clause's synthesis and the query of its alignment go together: the server
+        # reports only its last synthesis, which another thread's could replace.
+        self._timed = threading.Lock()
 
     def synthesize(self, text: str) -> np.ndarray:
         """Synthesize one clause; restarts the server once if it has died."""
@@ -141,6 +146,31 @@ class PiperTts:
                 if self.on_restart:
                     self.on_restart(f"Piper's server died ({exc}); restarted it")
         raise AssertionError("unreachable")
+
+    def synthesize_timed(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]] | None]:
+        """Synthesize one clause; also each word's (start, end) samples in it, where Piper reports them."""
+        with self._timed:
+            pcm = self.synthesize(text)
+            try:
+                last = self._get("/info").get("last") or {}
+            except (OSError, http.client.HTTPException, ValueError, AttributeError):
+                return pcm, None  # the words are then placed by their letters
+        return pcm, word_spans(last, text, len(pcm), self.sample_rate)
+
+    def _get(self, path: str) -> dict[str, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=self.timeout)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise ValueError(f"Piper's server answered {resp.status} to {path}")
+        result = json.loads(data)
+        if not isinstance(result, dict):
+            raise ValueError(f"Piper's server sent no object for {path}")
+        return result
 
     def _request(self, text: str) -> np.ndarray:
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=self.timeout)
