@@ -158,31 +158,29 @@ class PiperTts:
         return pcm, word_spans(last, text, len(pcm), self.sample_rate)
 
     def _get(self, path: str) -> dict[str, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=self.timeout)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise ValueError(f"Piper's server answered {resp.status} to {path}")
+        status, data = self._call("GET", path)
+        if status != 200:
+            raise ValueError(f"Piper's server answered {status} to {path}")
         result = json.loads(data)
         if not isinstance(result, dict):
             raise ValueError(f"Piper's server sent no object for {path}")
         return result
 
-    def _request(self, text: str) -> np.ndarray:
+    def _call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """One request to the server on a fresh connection: (status, body)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=self.timeout)
         try:
-            body = json.dumps({"text": text}).encode()
-            conn.request("POST", "/synthesize", body=body, headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
-            data = resp.read()
+            return resp.status, resp.read()
         finally:
             conn.close()
-        if resp.status != 200:
-            raise StageError(f"Piper's server answered {resp.status}: {data[:200]!r}")
+
+    def _request(self, text: str) -> np.ndarray:
+        status, data = self._call("POST", "/synthesize", json.dumps({"text": text}).encode())
+        if status != 200:
+            raise StageError(f"Piper's server answered {status}: {data[:200]!r}")
         try:
             pcm, rate = decode_wav_bytes(data)
         except AudioFormatError as exc:
