@@ -93,6 +93,10 @@ class EndpointPolicy:
             return self.complete_ms
         return needed
 
+    def words_say_done(self, text: str | None, p_end: float | None = None) -> bool:
+        """True if the words alone (punctuation and p_end) call for the shortest wait."""
+        return text is not None and self._by_words(text, p_end) <= self.complete_ms
+
     def voice_may_shorten(self, text: str | None, p_end: float | None = None) -> bool:
         """True if the end-of-turn model's verdict could change the wait (worth running it)."""
         if completeness(text) is False or (p_end is not None and p_end < self.p_end_continues):
@@ -145,7 +149,7 @@ def is_backchannel(text: str) -> bool:
     Whisper writes short backchannels oddly ("I see" as "I.E.", "mm-hmm" as
     "M-M-M-M."), so each piece between hyphens or dots is judged alone.
     """
-    pieces = re.findall(r"[a-z]+", text.lower().replace("'", ""))
+    pieces = re.findall(r"[a-z0-9]+", text.lower().replace("'", ""))  # "1." is the word "one"
     return all(p in BACKCHANNELS or _SOUND.match(p) for p in pieces)
 
 
