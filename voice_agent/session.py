@@ -24,6 +24,7 @@ import numpy as np
 
 from . import metrics
 from .audio.echo import EchoGuard
+from .audio.level import LevelGate
 from .audio.pcm import FRAME_SAMPLES, SAMPLE_RATE, to_float
 from .audio.resample import StreamResampler
 from .config import SessionConfig
@@ -76,6 +77,8 @@ class Session(ReplyPipeline):
         self.turns = TurnManager(policy)
         self.gate = VadGate(SAMPLE_RATE, self.config.gate)
         self.vad = models.make_vad(self.config.vad_aggressiveness)
+        below = self.config.level_gate_db
+        self.level = None if below is None else LevelGate(below)
         self.echo = EchoGuard(SAMPLE_RATE) if self.config.echo_guard else None
         # The echo reference: continuous across pieces (no edge artifacts) and
         # "QQ", which holds nothing back; HQ's tens of ms of lag would make a
@@ -98,6 +101,7 @@ class Session(ReplyPipeline):
         self._partial_done_at = self._partial_took = 0.0  # when the last partial ended, and how long it took
         self._llm_prefill: asyncio.Task[Any] | None = None
         self._prefill_wanted = False  # cleared by a reply about to score: a prefill not yet begun is skipped
+        self._voiced_end = 0  # sample index just after the last frame the VAD called voiced
         self._closed = False
 
     # ---- lifecycle ---------------------------------------------------------
@@ -197,8 +201,15 @@ class Session(ReplyPipeline):
         # The VAD sees every frame, even one the echo guard rules out: its own hangover
         # counts frames, and one left unfed since the user's last sound calls the next
         # frames (digital silence included) speech.
-        voiced = self.vad.is_speech(frame)
-        change = self.gate.push(len(frame), maybe_user and voiced)
+        voiced = self.vad.is_speech(frame) and maybe_user
+        # A voiced frame far under the speaker's level (a room tail) is no word: not speech
+        # for the gate, and the endpoint counts it only where the words leave the end in doubt.
+        loud = voiced if self.level is None else self.level.loud(frame, voiced)
+        change = self.gate.push(len(frame), loud)
+        if voiced:
+            self._voiced_end = self.position  # the VAD's own verdict, faint frames included
+        if voiced and not loud:
+            self._handle(ev.QuietVoice(self.clock()))
         if self._utt_start is None:
             keep = (self.config.preroll_ms + self.config.gate.start_window_ms + 200) * SAMPLE_RATE // 1000
             while len(self._buf) > 1 and (len(self._buf) - 1) * FRAME_SAMPLES >= keep:
@@ -236,7 +247,9 @@ class Session(ReplyPipeline):
             return
         covered = p.end if p is not None and p.start == self._utt_start else self._utt_start
         every = self.config.partial_every_ms * SAMPLE_RATE // 1000
-        pausing = self.gate.unvoiced_run >= SAMPLE_RATE * 60 // 1000 and covered < self.gate.last_voiced_end
+        # A pause by the VAD's own verdict: one counted from the last loud frame cut
+        # short words spoken over the agent ("one", its faint "n" dropped, heard as nothing).
+        pausing = self.position - self._voiced_end >= SAMPLE_RATE * 60 // 1000 and covered < self._voiced_end
         if not pausing and (not every or self.position - covered < every):
             return
         shown_only = not pausing and not self.turns.overlapping  # it only shows the user their words
@@ -313,7 +326,7 @@ class Session(ReplyPipeline):
     def _partial_covering_speech(self) -> asyncio.Task[str] | None:
         """The latest partial if it already heard all of the utterance's speech."""
         p = self._partial
-        if p is None or p.start != self._utt_start or p.end < self.gate.last_voiced_end:
+        if p is None or p.start != self._utt_start or p.end < self._voiced_end:
             return None
         return p.task
 

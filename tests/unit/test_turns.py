@@ -12,6 +12,7 @@ from voice_agent.core.events import (
     OverlapWords,
     PauseOutput,
     PrepareReply,
+    QuietVoice,
     ReleaseReply,
     ReplyAudioStarted,
     ReplyFailed,
@@ -105,6 +106,24 @@ def test_voice_blip_restarts_silence_count() -> None:
     assert tm.next_deadline() == pytest.approx(1.4)
     tm.handle(VoiceBlip(1.3))  # a voiced frame too short to be speech yet
     assert tm.next_deadline() == pytest.approx(1.7)
+
+
+@pytest.mark.parametrize(
+    ("final", "released_at"),
+    [
+        # the words call it done: the silence counts from the last loud frame (1.0)
+        (TranscriptFinal(1.1, 1, "Go forward ten meters.", p_end=0.1), 1.4),
+        # "1." that only the voice calls done ("one | two | three" read slowly):
+        # its faint, voiced gap is no silence, so the count starts after it (1.25)
+        (TranscriptFinal(1.1, 1, "1.", p_end=5e-6, p_done=0.95), 1.65),
+        (TranscriptFinal(1.1, 1, "I want to go and"), 2.25),
+    ],
+)
+def test_quiet_voice_counts_as_silence_only_when_the_words_say_done(final: TranscriptFinal, released_at: float) -> None:
+    tm = TurnManager(POLICY)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), QuietVoice(1.2), QuietVoice(1.25), final])
+    assert tm.next_deadline() == pytest.approx(released_at)
+    assert ReleaseReply(1, released_at) in kinds(run(tm, [Tick(released_at)]))
 
 
 def test_empty_transcript_is_no_turn() -> None:

@@ -50,6 +50,18 @@ class VoiceBlip:
 
 
 @dataclass(frozen=True)
+class QuietVoice:
+    """A frame ending at `t` the VAD called voiced but far under the speaker's level.
+
+    Not a word a listener would hear (a room tail, a breath): it does not keep
+    the speech going, but where the words leave the end in doubt the silence
+    is counted from after it, as it was before the level was known.
+    """
+
+    t: float
+
+
+@dataclass(frozen=True)
 class TranscriptFinal:
     """The final transcript of the audio a reply for `turn` was prepared on.
 
@@ -116,6 +128,7 @@ Event = (
     SpeechStarted
     | SpeechEnded
     | VoiceBlip
+    | QuietVoice
     | TranscriptFinal
     | OverlapWords
     | ReplyAudioStarted

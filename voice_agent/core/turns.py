@@ -29,6 +29,7 @@ from .events import (
     OverlapWords,
     PauseOutput,
     PrepareReply,
+    QuietVoice,
     ReleaseReply,
     ReplyAudioStarted,
     ReplyFailed,
@@ -58,6 +59,7 @@ class TurnManager:
         self.turn = 0  # id of the newest reply prepared
         self._user_voiced = False  # VAD's latest verdict, in every state
         self._silence_start: float | None = None
+        self._quiet_voice_end = float("-inf")  # the latest frame voiced but under the speaker's level
         self._final_text: str | None = None
         self._p_end: float | None = None
         self._p_done: float | None = None
@@ -88,7 +90,12 @@ class TurnManager:
         if self.policy.speculative and not self._final_known:
             return None  # the transcript decides; it arrives as TranscriptFinal
         needed = self.policy.silence_needed_ms(self._final_text, self._p_end, self._p_done)
-        return self._silence_start + needed / 1000.0
+        start = self._silence_start
+        if not self.policy.words_say_done(self._final_text, self._p_end):
+            # Only the words' own verdict may count the silence from the last loud frame: a
+            # list read slowly ("one | two | three") has faint, voiced gaps that are no end.
+            start = max(start, self._quiet_voice_end)
+        return start + needed / 1000.0
 
     def handle(self, event: Event) -> list[Action]:
         """Apply one event and return the actions it calls for."""
@@ -100,6 +107,11 @@ class TurnManager:
             if self.state is State.ENDPOINTING and self._silence_start is not None:
                 self._silence_start = max(self._silence_start, event.t)
             if self._overlap_silence is not None:
+                self._overlap_silence = max(self._overlap_silence, event.t)
+            return []
+        if isinstance(event, QuietVoice):
+            self._quiet_voice_end = max(self._quiet_voice_end, event.t)
+            if self._overlap_silence is not None:  # whether to resume is always in doubt
                 self._overlap_silence = max(self._overlap_silence, event.t)
             return []
         if isinstance(event, OverlapWords):
