@@ -60,9 +60,10 @@ class SessionConfig:
     echo_guard: bool = True  # off with headphones: nothing of the output reaches the mic
     vad_aggressiveness: int = 2
     # A frame the VAD calls voiced this far (dB) under the speaker's level is a room tail,
-    # not speech (audio/level.py). Off by default: at 30 dB the bench's turns p50 went
-    # 472 -> 408 ms (median VAD end 141 -> 38 ms after the true end), but the longer
-    # silences between phrases drew a reply inside the 13 s LibriSpeech sentence.
+    # not speech (audio/level.py). Off by default: at 30 dB the bench's turns p50 was
+    # 408 and 426 ms against 472, 436 and 454 without (median VAD end 40 ms after the
+    # true end against 140), but the longer silences between phrases drew a reply
+    # inside the 13 s LibriSpeech sentence in both runs (in 1 of the 3 without).
     level_gate_db: float | None = None
     preroll_ms: int = 240  # audio kept before the VAD's speech start
     partial_every_ms: int = 300  # new speech between partial transcripts (0: none)
