@@ -11,7 +11,8 @@ import pytest
 from voice_agent.audio.echo import EchoGuard
 from voice_agent.audio.wav import read_wav
 
-CLIPS = Path(__file__).resolve().parent.parent / "data" / "clips"
+DATA = Path(__file__).resolve().parent.parent / "data"
+CLIPS = DATA / "clips"
 
 
 def run(guard: EchoGuard, mic: np.ndarray) -> list[bool]:
@@ -252,3 +253,66 @@ def test_the_next_reply_after_a_barge_in_is_judged_on_its_own_delay(shorter: int
             passed += [k] if speech_possible else []
     assert lags[1:] == pytest.approx([30.0] * (len(lags) - 1), abs=2), f"judged on delays {lags} ms"
     assert not passed, f"echo frames {passed} of the next reply would reach the VAD"
+
+
+def _stalled(echo: np.ndarray, at: int, stall: int, late: int) -> np.ndarray:
+    """`echo` with the playback stalled at `at` for `stall` samples and back `late` samples behind."""
+    dither = np.random.default_rng(2).integers(-1, 2, stall).astype(np.float64)
+    return np.concatenate([echo[:at], dither, echo[at + stall - late :]])[: len(echo)]
+
+
+@pytest.mark.parametrize("late_ms", [150, 250])
+def test_after_a_long_stall_the_echo_back_at_another_delay_is_not_the_user(late_ms: int) -> None:
+    """A loopback on a busy machine (the sounddevice test with a core taken): 0 dB echo, 400 ms of
+    silence, then the echo comes back 150-250 ms later than before, past the filter's near search."""
+    agent = speech(*AGENT)
+    echo = np.convolve(agent, echo_path(60, 0))[: len(agent)]
+    at, stall = 32000, 6400
+    mic = _stalled(echo, at, stall, 16 * late_ms)
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(agent))
+    verdicts, _ = frames(guard, to_int16(mic))
+    back = (at + stall) // FRAME
+    after = [i for i in loud(mic, -46) if back <= i < back + 50]
+    through = [i in after and verdicts[i] for i in range(back, back + 56)]
+    # The VAD's onset over the agent needs 80 ms voiced within 120 ms: 4 frames of 6.
+    runs = [sum(through[i : i + 6]) for i in range(50)]
+    assert max(runs) < 4, f"{sum(verdicts[i] for i in after)}/{len(after)} echo frames after the stall got through"
+
+
+def test_after_a_stall_a_user_louder_than_the_echo_gets_through() -> None:
+    agent, user = speech(*AGENT), speech(USER)
+    echo = np.convolve(agent, echo_path(60, -6))[: len(agent)]
+    at, stall = 32000, 6400
+    mic = _stalled(echo, at, stall, 16 * 200)
+    near = np.zeros(len(agent))
+    start = at + stall
+    near[start : start + len(user)] = 2.0 * user[: len(agent) - start]  # +6 dB: talking over a loud speaker
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(agent))
+    verdicts, _ = frames(guard, to_int16(mic + near))
+    talking = [i for i in loud(near, -30) if i < len(verdicts)]
+    heard = sum(verdicts[i] for i in talking)
+    assert heard >= 0.9 * len(talking), f"only {heard}/{len(talking)} of the user's loud frames got through"
+
+
+def test_recorded_loopback_stall_is_not_taken_for_the_user() -> None:
+    """Recorded from the sounddevice test with a core taken (PulseAudio speaker looped into the mic at
+    0 dB): 2.8 s of a reply's echo in which the loop dips, stalls for 480 ms and comes back at another
+    delay. Before the stall rule 13 of its frames went out as the user's voice, 8 of them in a row, and
+    Whisper made "And now." of them: the agent interrupted itself."""
+    rec = np.load(DATA / "echo_stall_loopback.npz")
+    mic = rec["mic"]
+    pieces = np.split(rec["reference"], np.cumsum(rec["lengths"])[:-1])
+    events = list(zip(rec["kinds"], rec["positions"], pieces))
+    guard = EchoGuard()
+    through = []
+    for pos in range(0, len(mic) - FRAME + 1, FRAME):
+        # The session hands a piece over up to 0.4 s before it plays; a cut lands when the output clears.
+        while events and events[0][1] - (6400 if events[0][0] else 0) <= pos:
+            kind, at, pcm = events.pop(0)
+            guard.add_reference(int(at), pcm) if kind else guard.cut_reference(int(at))
+        frame = mic[pos : pos + FRAME]
+        through.append(guard.process(frame, pos)[1] and np.abs(frame).max() > 300)
+    runs = [sum(through[i : i + 6]) for i in range(len(through))]
+    assert max(runs) < 4, f"{sum(through)} echo frames went out as the user's voice"

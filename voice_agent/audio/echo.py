@@ -38,6 +38,10 @@ FLOOR = 10 ** (-50 / 20)
 # unrelated reference). Below it, and with the filter not cancelling, no frame is ruled out.
 ECHO_RHO = 0.6
 SEARCH_MS = 128  # how far from the filter's delay a frame that it no longer explains is searched
+# How long a stall of an echo path the filter cancelled is remembered; meanwhile a frame nothing
+# explains must be 3 dB (in energy: 2x) louder than the loudest echo the reference near its delay could bring.
+RECALL_MS = 1000
+LOST_PATH_MARGIN = 2.0
 
 Candidate = tuple[np.ndarray, np.ndarray]  # an explanation of a frame: (residual, echo estimate)
 
@@ -83,6 +87,10 @@ class EchoGuard:
         self._count = 0  # frames with echo, to pace the delay search
         self._rho = 0.0  # the normalised correlation of the last 200 ms with the reference at the fitted delay
         self._good = False  # the filter cancelled at least 10 dB on the last frame
+        self._echo_at: int | None = None  # input position of the last frame an echo path was seen in
+        self._echo_gain = 0.0  # the delay-and-gain fit's gain on that frame
+        self._stall_at: int | None = None  # input position of the last frame the echo failed to come back in
+        self.recall = rate * RECALL_MS // 1000
         self.stats = EchoStats()
 
     # ---- the reference ----------------------------------------------------
@@ -152,9 +160,11 @@ class EchoGuard:
             # machine). The echo around the gap jumps; nothing is learned from it, and a frame
             # cut like that is no evidence of the user's voice either.
             self.stats.frames_suppressed += 1
+            self._stall_at = position
             return frame, False
         lag = self._coarse_lag()
         gain = self._gain(x, window, lag)
+        self._note_stall(x, window, position)
         if gain > 0:
             self.stats.lag_ms = 1000.0 * lag / self.rate
             self.stats.gain_db = 20 * np.log10(gain)
@@ -169,7 +179,15 @@ class EchoGuard:
             # for this frame alone (the block may hold too little echo yet to fit).
             fits = (self._one_tap(x, window, d) for d in {lag, self._search(x, window, 0, self.max_lag)})
             explained = sorted((c for c in fits if c is not None), key=lambda c: _energy(c[0]))
+        if self._good and gain > 0:  # a filter cancelling 10 dB: that is an echo path, not a look-alike voice
+            self._echo_at, self._echo_gain = position, gain
         if not explained or not (self._rho >= ECHO_RHO or self._good):
+            best = min((_energy(r) for r, _ in explained), default=_energy(x))
+            # Nothing takes 3 dB off the frame (over a path still there, the user's voice
+            # leaves the echo's share to take) just after a stall of a path the filter cancelled.
+            if best > 0.5 * _energy(x) and self._lost_path(x, window, position):
+                self.stats.frames_suppressed += 1
+                return frame, False
             # No echo path shows in the input (a headset, a muted speaker): fits made on one frame
             # would explain parts of the user's voice by the agent's (16 % of their loud frames, on
             # unrelated clips), so nothing is ruled out and nothing is taken away.
@@ -191,6 +209,42 @@ class EchoGuard:
             residual = residual if _energy(residual) < mic else x
         out = np.clip(np.round(residual * 32768.0), -32768, 32767).astype(np.int16)
         return out, speech_possible
+
+    def _note_stall(self, x: np.ndarray, window: np.ndarray, position: int) -> None:
+        """Remember a frame 20 dB under the echo the filter, cancelling until now, expects: the playback stalled."""
+        if not self._good or self._anchor is None:
+            return
+        lag = self._anchor
+        echo = window[self.max_lag - lag : self.max_lag - lag + len(x)]
+        if _energy(x) < 0.01 * self._echo_gain**2 * _energy(echo):
+            self._stall_at = position
+
+    def _lost_path(self, x: np.ndarray, window: np.ndarray, position: int) -> bool:
+        """True if an echo path was there a moment ago and this frame is no louder than its echo could be.
+
+        A busy machine's loopback or device buffer runs dry and comes back at
+        another delay: for a few hundred ms neither the filter nor a fit
+        explains the input, and the correlation over the last 200 ms falls
+        apart, which alone reads as "no echo here" (a headset). Seen on the
+        PulseAudio speaker-to-mic loop with a core taken: the returning echo,
+        as loud as the reference, went out as the user's voice and Whisper
+        made "And now." of it. Within RECALL_MS of a stall (digital silence, or
+        a frame 20 dB under the echo due) and of the path last cancelled, a
+        frame nothing explains counts as the user's only if it is louder than
+        the loudest echo the reference near the last delay could bring.
+        """
+        if self._echo_at is None or position - self._echo_at > self.recall:
+            return False
+        if self._stall_at is None or position - self._stall_at > self.recall:
+            return False  # no stall: the path is where it was, and the user talks over it
+        lag = self._anchor if self._anchor is not None else (self._lag or 0)
+        reach = self.rate * SEARCH_MS // 1000
+        lo, hi = max(0, lag - reach), min(self.max_lag, lag + reach)
+        n = len(x)
+        near = window[self.max_lag - hi : self.max_lag - lo + n]
+        sums = np.concatenate([[0.0], np.cumsum(near * near)])
+        loudest = float(np.max(sums[n:] - sums[:-n])) if len(near) >= n else _energy(near)
+        return _energy(x) <= LOST_PATH_MARGIN * self._echo_gain**2 * loudest
 
     def _coarse_lag(self) -> int:
         """The delay fitted on the last 200 ms: every frame until the filter is placed, then every 5th.
