@@ -147,6 +147,17 @@ def test_filtered_echo_alone_is_suppressed(delay_ms: int, gain_db: float) -> Non
     assert guard.stats.lag_ms == pytest.approx(delay_ms, abs=2)
 
 
+def _user_gets_through(agent: np.ndarray, echo: np.ndarray, near: np.ndarray) -> list[bool]:
+    """Run the guard on `echo` + the user's `near` speech; assert 90 % of the user's loud frames pass."""
+    guard = EchoGuard()
+    guard.add_reference(0, to_int16(agent))
+    verdicts, _ = frames(guard, to_int16(echo + near))
+    talking = [i for i in loud(near, -30) if i < len(verdicts)]
+    heard = sum(verdicts[i] for i in talking)
+    assert heard >= 0.9 * len(talking), f"only {heard}/{len(talking)} of the user's loud frames got through"
+    return verdicts
+
+
 @pytest.mark.parametrize("gain_db", [-6, -12])
 def test_user_speech_over_filtered_echo_gets_through(gain_db: float) -> None:
     agent, user = speech(*AGENT), speech(USER)
@@ -154,12 +165,7 @@ def test_user_speech_over_filtered_echo_gets_through(gain_db: float) -> None:
     at = 32000  # the user starts talking 2 s into the agent's reply
     near = np.zeros(len(agent))
     near[at : at + len(user)] = user[: len(agent) - at]
-    guard = EchoGuard()
-    guard.add_reference(0, to_int16(agent))
-    verdicts, _ = frames(guard, to_int16(echo + near))
-    talking = [i for i in loud(near, -30) if i < len(verdicts)]
-    heard = sum(verdicts[i] for i in talking)
-    assert heard >= 0.9 * len(talking), f"only {heard}/{len(talking)} of the user's loud frames got through"
+    verdicts = _user_gets_through(agent, echo, near)
     quiet = set(loud(near, -70))
     echo_only = [i for i in loud(echo, -40 + gain_db) if i >= int((0.05 + CONVERGE_S) * 50) and i not in quiet]
     passed = sum(verdicts[i] for i in echo_only)
@@ -288,12 +294,7 @@ def test_after_a_stall_a_user_louder_than_the_echo_gets_through() -> None:
     near = np.zeros(len(agent))
     start = at + stall
     near[start : start + len(user)] = 2.0 * user[: len(agent) - start]  # +6 dB: talking over a loud speaker
-    guard = EchoGuard()
-    guard.add_reference(0, to_int16(agent))
-    verdicts, _ = frames(guard, to_int16(mic + near))
-    talking = [i for i in loud(near, -30) if i < len(verdicts)]
-    heard = sum(verdicts[i] for i in talking)
-    assert heard >= 0.9 * len(talking), f"only {heard}/{len(talking)} of the user's loud frames got through"
+    _user_gets_through(agent, mic, near)
 
 
 def test_recorded_loopback_stall_is_not_taken_for_the_user() -> None:
