@@ -247,8 +247,8 @@ class Session(ReplyPipeline):
             return
         covered = p.end if p is not None and p.start == self._utt_start else self._utt_start
         every = self.config.partial_every_ms * SAMPLE_RATE // 1000
-        # A pause by the VAD's own verdict: one counted from the last loud frame cut
-        # short words spoken over the agent ("one", its faint "n" dropped, heard as nothing).
+        # A pause by the VAD's own verdict (faint frames included, with the level gate on):
+        # the transcript at the pause then hears the soft end of the last word too.
         pausing = self.position - self._voiced_end >= SAMPLE_RATE * 60 // 1000 and covered < self._voiced_end
         if not pausing and (not every or self.position - covered < every):
             return
