@@ -19,7 +19,7 @@ from voice_agent.config import SessionConfig
 from voice_agent.core.heard import Track
 from voice_agent.core.speakable import speakable
 from voice_agent.models import Models
-from voice_agent.stages.asr_whisper import looks_looped
+from voice_agent.stages.asr_whisper import first_cycle, looks_looped
 from voice_agent.stages.base import Message
 
 pytestmark = pytest.mark.models
@@ -40,6 +40,15 @@ def test_asr_retries_a_looping_decode_on_a_wider_window(models: Models, clips: d
     audio = to_float(read_wav(clips["clean_cmu_cards_004"].path))[:16800]
     text = models.asr.transcribe(audio, final=True)
     assert wer("five five", text) == 0.0, text
+
+
+def test_asr_keeps_the_first_pass_of_a_looping_phrase(models: Models, clips: dict[str, Clip]) -> None:
+    # The first 30 % of "go forward ten meters": on its 10 s window Whisper tiny says "Go for it." over and over.
+    pcm = read_wav(clips["clean_cmu_goforward"].path)
+    audio = to_float(pcm[: len(pcm) * 3 // 10])
+    raw = models.asr._decode(audio)  # type: ignore[attr-defined]
+    assert looks_looped(raw), raw
+    assert models.asr.transcribe(audio, final=True) == first_cycle(raw) == "Go for it."
 
 
 def test_asr_gives_nothing_for_silence(models: Models) -> None:

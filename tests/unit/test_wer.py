@@ -50,3 +50,23 @@ def test_loop_detector() -> None:
     assert not looks_looped("no no no")
     assert not looks_looped("And so my fellow Americans, ask not what your country can do for you, ask what you can do")
     assert not looks_looped("He began a confused complaint against the wizard who had vanished behind the curtain.")
+
+
+@pytest.mark.parametrize(
+    ("looped", "kept"),
+    [
+        ("4. Queen of Cloves 4. Queen of Cloves 4. Queen", "4. Queen of Cloves"),
+        ("Go for it. Go for it. Go for", "Go for it."),
+        (
+            "And so my fellow Americans ask not what your country can do for you ask what you "
+            "ask not what your country can do for you ask what you ask",
+            "And so my fellow Americans ask not what your country can do for you ask what you",
+        ),
+        ("five five five five five five five", None),  # how many fives were said is lost: retry
+        ("He began a confused complaint", None),
+    ],
+)
+def test_a_looping_decode_keeps_its_first_pass(looped: str, kept: str | None) -> None:
+    from voice_agent.stages.asr_whisper import first_cycle
+
+    assert first_cycle(looped) == kept
