@@ -63,6 +63,8 @@ def test_loop_detector() -> None:
             "And so my fellow Americans ask not what your country can do for you ask what you",
         ),
         ("five five five five five five five", None),  # how many fives were said is lost: retry
+        # the loop repeats a first pass worded a little differently: which one is right is unknown
+        ("Please hold while I try the extension. " + "Please hold while I try that extension. " * 3, None),
         ("He began a confused complaint", None),
     ],
 )

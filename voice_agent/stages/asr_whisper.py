@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,14 @@ def first_cycle(text: str) -> str | None:
     for start in range(len(norm)):
         tail = norm[start:]
         period = next((p for p in range(1, len(tail) // 2 + 1) if tail[p:] == tail[:-p]), None)
-        if period is not None:
-            return " ".join(words[: start + period]) if period >= 2 else None
+        if period is None:
+            continue
+        before = norm[max(0, start - period) : start]
+        if period < 2 or SequenceMatcher(None, before, tail[:period]).ratio() >= 0.5:
+            # One word looped, or the words before the loop are a first pass worded a little
+            # differently ("... that extension. Please hold ... the extension ..."): retry.
+            return None
+        return " ".join(words[: start + period])
     return None
 
 
