@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from . import bundled
 from .config import DEFAULT_SYSTEM_PROMPT, ModelConfig
-from .priority import CpuPriority
+from .priority import CpuPriority, Level
 from .stages.base import Asr, Llm, Message, Tts, TurnModel, Vad
 from .stages.vad_webrtc import WebRtcVad
 
@@ -64,6 +65,9 @@ def load_models(config: ModelConfig | None = None, system_prompt: str = DEFAULT_
         turn_model = SmartTurn(config.turn_model or bundled.smart_turn_file())
         took["turn_model_load"] = time.perf_counter() - t
         models = Models(asr=asr, llm=llm, tts=tts, turn_model=turn_model, closers=[server.stop], load_seconds=took)
+        for context in getattr(llm, "contexts", [llm]):
+            if hasattr(context, "runs_alone"):  # the embedded llama.cpp: spare cores speed up a lone reply
+                context.runs_alone = partial(models.priority.only, Level.GENERATION)
         warm_up(models, system_prompt)
     except BaseException:
         server.stop()

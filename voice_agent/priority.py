@@ -91,6 +91,11 @@ class CpuPriority:
         """Sections of exactly `level` running or waiting right now."""
         return self._active[level]
 
+    def only(self, level: Level) -> bool:
+        """True while exactly one section (or registration) of `level` is active, and nothing else."""
+        with self._cond:
+            return self._active[level] == 1 and sum(self._active) == 1
+
     @property
     def idle(self) -> bool:
         """True while no section runs or waits at any level (optional work may start)."""

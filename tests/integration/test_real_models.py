@@ -63,6 +63,25 @@ def test_llm_streams_a_short_reply(models: Models) -> None:
     assert not looks_looped(reply)
 
 
+def test_llm_decodes_on_spare_cores_while_it_runs_alone(models: Models) -> None:
+    contexts = getattr(models.llm, "contexts", [models.llm])
+    if not hasattr(contexts[0], "runs_alone"):
+        pytest.skip("not the embedded llama.cpp")
+    saved = [c.runs_alone for c in contexts]
+    seen = []
+    msgs = [Message("system", "Answer in one short sentence."), Message("user", "Name a colour.")]
+    try:
+        for c in contexts:
+            c.runs_alone = lambda: True
+        for _delta in models.llm.stream(msgs, lambda: False):
+            seen.append(max(c._threads_now for c in contexts))
+    finally:
+        for c, alone in zip(contexts, saved):
+            c.runs_alone = alone
+    assert seen and set(seen) == {contexts[0].threads_alone}
+    assert all(c._threads_now == c.n_threads for c in contexts)  # given back when the reply ends
+
+
 def test_llm_stops_within_a_token_when_cancelled(models: Models) -> None:
     msgs = [Message("user", "Tell me a long story about a dragon.")]
     seen = []

@@ -169,3 +169,20 @@ def test_later_generation_yields_to_another_replys_first_clause_while_its_audio_
     first.close()
     waiting_for_context.close()
     assert prio.pending(Level.GENERATION) == 0 and prio.idle
+
+
+def test_a_generation_runs_alone_only_while_nothing_else_is_active() -> None:
+    prio = CpuPriority()
+    assert not prio.only(Level.GENERATION)
+    first = GenerationYield(prio)
+    first()  # its first token registers it as generation
+    assert prio.only(Level.GENERATION)
+    with prio.section(Level.PARTIAL):  # a partial transcript wants a core: no spare one
+        assert not prio.only(Level.GENERATION)
+    second = GenerationYield(prio)
+    second()
+    assert not prio.only(Level.GENERATION)  # two replies generating share the cores
+    second.close()
+    assert prio.only(Level.GENERATION)
+    first.close()
+    assert not prio.only(Level.GENERATION)
