@@ -87,6 +87,14 @@ class ReplyJob:
     final_sent: bool = False  # the committed transcript event went out
 
 
+@dataclass
+class PauseScore:
+    """The LLM's p_end, being scored at a pause, for exactly these messages."""
+
+    messages: list[Message]
+    task: asyncio.Task[float | None]
+
+
 class ReplyPipeline:
     """The reply half of a Session (a mixin: the session provides the state below)."""
 
@@ -103,6 +111,7 @@ class ReplyPipeline:
     input_clock: InputClock
     _llm_prefill: asyncio.Task[Any] | None
     _prefill_wanted: bool
+    _pause_score: PauseScore | None  # p_end scored at the pause
 
     def _emit(self, event: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -191,7 +200,7 @@ class ReplyPipeline:
                 await self._prefill_finished()
                 voice = self._start_voice_done(job, audio, text)
                 try:
-                    p_end = await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
+                    p_end = await self._end_of_turn(messages)
                     job.timeline.p_end = p_end
                     if job.cancelled:
                         raise asyncio.CancelledError
@@ -203,6 +212,18 @@ class ReplyPipeline:
                 job.timeline.mark("turn_scored", self.clock())
         self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done))
         return text
+
+    async def _end_of_turn(self, messages: list[Message]) -> float | None:
+        """The LLM's p_end for these messages: the one scored at the pause if it was for them."""
+        ahead, self._pause_score = self._pause_score, None
+        if ahead is not None and ahead.messages == messages:
+            try:
+                p_end = await asyncio.shield(ahead.task)
+            except Exception:  # scored again below, where a failure is reported
+                p_end = None
+            if p_end is not None:
+                return p_end
+        return await asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages)
 
     async def _prefill_finished(self) -> None:
         """Let a prefill of the user's words that already runs finish (its tokens are this

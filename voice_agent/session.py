@@ -37,7 +37,7 @@ from .core.vadgate import VadGate
 from .models import Models
 from .output import Player
 from .priority import Level
-from .replies import OutputSink, ReplyJob, ReplyPipeline
+from .replies import OutputSink, PauseScore, ReplyJob, ReplyPipeline
 from .stages.base import Message
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class Session(ReplyPipeline):
         self._partial_done_at = self._partial_took = 0.0  # when the last partial ended, and how long it took
         self._llm_prefill: asyncio.Task[Any] | None = None
         self._prefill_wanted = False  # cleared by a reply about to score: a prefill not yet begun is skipped
+        self._pause_score: PauseScore | None = None
         self._voiced_end = 0  # sample index just after the last frame the VAD called voiced
         self._closed = False
 
@@ -277,7 +278,23 @@ class Session(ReplyPipeline):
             self._emit({"type": "transcript", "final": False, "text": text})
             if level is Level.PARTIAL:
                 self._prefill_llm(text)
+            else:
+                self._score_at_pause(text)
         return text
+
+    def _score_at_pause(self, text: str) -> None:
+        """Score the end of turn on the transcript at the pause, before the VAD calls the silence.
+
+        The pause's partial is usually the final transcript, and it is often in
+        before the VAD's end (120 ms after the last voiced frame): the reply then
+        finds its p_end (and the LLM's cache filled up to its first token) ready
+        instead of waiting 30-60 ms for them. Wasted only if the user goes on.
+        """
+        if not (self.config.llm_endpointing and self.turns.policy.speculative):
+            return
+        messages = self._messages(text)
+        task = self._spawn(asyncio.to_thread(self._urgently, self.models.llm.end_of_turn, messages))
+        self._pause_score = PauseScore(messages, task)
 
     def _prefill_llm(self, text: str) -> None:
         """Put the words heard so far into the LLM's KV cache while the user still speaks.

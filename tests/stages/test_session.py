@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -393,6 +394,30 @@ async def test_the_llm_reads_the_words_while_the_user_still_speaks() -> None:
     # Partial texts were scored (their tokens cached) before the pause; the reply then scored its own.
     assert prefilled and all(len(t) < len(final) for t in prefilled), (prefilled, final)
     assert llm.scored[-1] == final and session.timelines[0].p_end == 0.3
+
+
+async def test_the_end_of_turn_is_scored_at_the_pause_and_the_reply_reuses_it() -> None:
+    scored_at: list[float] = []
+
+    class TimedLlm(FakeLlm):
+        def end_of_turn(self, messages: list[Message]) -> float | None:
+            scored_at.append(time.monotonic())
+            return super().end_of_turn(messages)
+
+    llm = TimedLlm(p_end=0.3)
+    session = Session(fake_models(llm=llm), RecordingSink(), SessionConfig(partial_every_ms=0))
+    await session.start()
+    await talk(session, quiet(200), tone(600))
+    for _ in range(15):  # the pause, in real time: the VAD calls it at 120 ms
+        await talk(session, quiet(20))
+        await asyncio.sleep(0.02)
+    await talk(session, quiet(1000))
+    await settle(session)
+    await session.close()
+    timeline = session.timelines[0]
+    assert llm.scored == ["hello there."]  # once: the reply took the pause's score
+    assert scored_at[0] < timeline.marks["vad_end"]  # begun on the pause's transcript, before the VAD's end
+    assert timeline.p_end == 0.3
 
 
 async def test_partials_while_the_user_speaks_take_at_most_half_the_time() -> None:

@@ -117,7 +117,9 @@ class LlamaLlm:
     def end_of_turn(self, messages: list[Message]) -> float | None:
         """P(the last user message ends here): the chat template's end-of-message token
         right after its text. Cheap: the system prompt is cached, and the reply's
-        prompt that follows starts with exactly these tokens, so they are reused."""
+        prompt that follows starts with exactly these tokens, so they are reused.
+        The reply's header (end of message, assistant role) is evaluated after
+        the scoring too: a reply that follows starts at its first token."""
         split = self._open_user_turn(messages)
         if split is None:
             return None
@@ -139,7 +141,11 @@ class LlamaLlm:
             logits = np.ctypeslib.as_array(llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
             z = logits.astype(np.float64) - float(logits.max())
             probs = np.exp(z)
-            return float(probs[end_ids[0]] / probs.sum())
+            p_end = float(probs[end_ids[0]] / probs.sum())
+            # ~20 ms here, off the reply's path when the scoring ran at the pause.
+            if len(tokens) + len(end_ids) < llm.n_ctx():
+                llm.eval(end_ids)
+            return p_end
 
         # A reply generating for another turn (or a speculative one being torn
         # down) holds the model; the endpoint must never wait for it.
