@@ -117,9 +117,9 @@ class LlamaLlm:
     def end_of_turn(self, messages: list[Message]) -> float | None:
         """P(the last user message ends here): the chat template's end-of-message token
         right after its text. Cheap: the system prompt is cached, and the reply's
-        prompt that follows starts with exactly these tokens, so they are reused.
-        The reply's header (end of message, assistant role) is evaluated after
-        the scoring too: a reply that follows starts at its first token."""
+        prompt that follows starts with exactly these tokens, so they are reused,
+        and its header (end of message, assistant role) is evaluated with them:
+        a reply that follows starts at its first token."""
         split = self._open_user_turn(messages)
         if split is None:
             return None
@@ -127,25 +127,14 @@ class LlamaLlm:
         llm = self._llm
 
         def run() -> float | None:
-            import numpy as np
-            from llama_cpp import llama_get_logits_ith
-
             end_ids = llm.tokenize(end_text.encode(), add_bos=False, special=True)
             tokens = llm.tokenize(prefix.encode(), special=True)
-            if not end_ids or len(tokens) >= llm.n_ctx():
+            if not end_ids or len(tokens) + len(end_ids) >= llm.n_ctx():
                 return None
             reuse = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
             reuse = min(reuse, len(tokens) - 1)  # evaluate at least one token for fresh logits
             llm.n_tokens = reuse
-            llm.eval(tokens[reuse:])
-            logits = np.ctypeslib.as_array(llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-            z = logits.astype(np.float64) - float(logits.max())
-            probs = np.exp(z)
-            p_end = float(probs[end_ids[0]] / probs.sum())
-            # ~20 ms here, off the reply's path when the scoring ran at the pause.
-            if len(tokens) + len(end_ids) < llm.n_ctx():
-                llm.eval(end_ids)
-            return p_end
+            return self._score_and_open_reply(tokens[reuse:], end_ids)
 
         # A reply generating for another turn (or a speculative one being torn
         # down) holds the model; the endpoint must never wait for it.
@@ -158,6 +147,38 @@ class LlamaLlm:
             return None
         finally:
             self._lock.release()
+
+    def _score_and_open_reply(self, text_ids: list[int], end_ids: list[int]) -> float:
+        """P(end_ids[0] follows text_ids), with the reply's header evaluated after them (on the worker).
+
+        One batch, logits kept at the user's last token and at the header's last
+        (the reply samples its first token from those): a decode pass costs about
+        the same for 1 token as for 10 here, and the header then costs nothing.
+        """
+        import numpy as np
+        from llama_cpp import llama_get_logits_ith
+
+        llm = self._llm
+        ids = text_ids + end_ids
+        at = len(text_ids) - 1
+        if len(ids) <= llm.n_batch:
+            n_past = llm.n_tokens
+            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+            llm._batch.set_batch(batch=ids, n_past=n_past, logits_all=False)
+            llm._batch.batch.logits[at] = True
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[n_past : n_past + len(ids)] = ids
+            llm.n_tokens += len(ids)
+        else:  # a long first turn: the header after the text, in two passes
+            llm.eval(text_ids)
+            at = -1
+        logits = np.ctypeslib.as_array(llama_get_logits_ith(llm.ctx, at), shape=(llm.n_vocab(),))
+        z = logits.astype(np.float64) - float(logits.max())
+        probs = np.exp(z)
+        p_end = float(probs[end_ids[0]] / probs.sum())
+        if at == -1:
+            llm.eval(end_ids)
+        return p_end
 
     def _open_user_turn(self, messages: list[Message]) -> tuple[str, str] | None:
         """The chat prompt cut right after the last message's text, and what follows it."""
