@@ -35,7 +35,7 @@ from .core.vadgate import VadGate
 from .models import Models
 from .output import Player
 from .priority import GenerationYield, Level
-from .stages.base import Message, StageError, TimedTts
+from .stages.base import Message, StageError, TimedTts, p_stop_of
 from .threads import iterate_in_thread
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,12 @@ class ReplyPipeline:
             except Exception:  # the partial failed: decode again below
                 text = None
         if text is None:
-            text = str(await asyncio.to_thread(self._urgently, self.models.asr.transcribe, audio, True))
+            fresh: str = await asyncio.to_thread(self._urgently, self.models.asr.transcribe, audio, True)
+            text = fresh
         if job.cancelled:
             raise asyncio.CancelledError
+        p_stop, text = p_stop_of(text), str(text)
+        job.timeline.p_stop = p_stop
         job.user_text = text
         job.timeline.user_text = text
         job.timeline.mark("asr_final", self.clock())
@@ -198,7 +201,7 @@ class ReplyPipeline:
             if self.turns.policy.speculative and self.config.llm_endpointing:
                 messages = self._messages(text)
                 await self._prefill_finished()
-                voice = self._start_voice_done(job, audio, text)
+                voice = self._start_voice_done(job, audio, self.turns.policy.as_heard(text, p_stop))
                 try:
                     p_end = await self._end_of_turn(messages)
                     job.timeline.p_end = p_end
@@ -208,9 +211,9 @@ class ReplyPipeline:
                     if voice is not None:  # it runs on in its thread; nobody will read it
                         voice.add_done_callback(_ignore_result)
                     raise
-                p_done = await self._voice_done(job, voice, text, p_end)
+                p_done = await self._voice_done(job, voice, self.turns.policy.as_heard(text, p_stop), p_end)
                 job.timeline.mark("turn_scored", self.clock())
-        self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done))
+        self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done, p_stop))
         return text
 
     async def _end_of_turn(self, messages: list[Message]) -> float | None:

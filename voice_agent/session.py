@@ -268,7 +268,8 @@ class Session(ReplyPipeline):
     async def _run_partial(self, audio: np.ndarray, level: Level) -> str:
         overlap_turn = self.turns.turn if self.turns.overlapping else None
         began = self.clock()
-        text = str(await asyncio.to_thread(self._at, level, self.models.asr.transcribe, audio, False))
+        # Kept as the recogniser returns it: the partial at a pause may serve as the final.
+        text: str = await asyncio.to_thread(self._at, level, self.models.asr.transcribe, audio, False)
         self._partial_done_at = self.clock()
         self._partial_took = self._partial_done_at - began
         if overlap_turn is not None:

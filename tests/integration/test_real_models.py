@@ -20,7 +20,7 @@ from voice_agent.core.heard import Track
 from voice_agent.core.speakable import speakable
 from voice_agent.models import Models
 from voice_agent.stages.asr_whisper import first_cycle, looks_looped
-from voice_agent.stages.base import Message
+from voice_agent.stages.base import Message, p_stop_of
 
 pytestmark = pytest.mark.models
 
@@ -33,6 +33,12 @@ def test_asr_transcribes_real_clips(models: Models, clips: dict[str, Clip]) -> N
         pairs.append((clip.transcript, text))
     total = aggregate_wer(pairs)
     assert total <= 0.15, pairs
+
+
+def test_asr_tells_how_sure_it_is_of_the_final_full_stop(models: Models, clips: dict[str, Clip]) -> None:
+    pcm = to_float(read_wav(clips["clean_librispeech_test-clean_spk260_horizon"].path))
+    whole = models.asr.transcribe(pcm, final=True)
+    assert whole.endswith(".") and 0.5 < (p_stop_of(whole) or 0.0) <= 1.0
 
 
 def test_asr_retries_a_looping_decode_on_a_wider_window(models: Models, clips: dict[str, Clip]) -> None:

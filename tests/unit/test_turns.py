@@ -84,6 +84,21 @@ def test_a_voice_that_sounds_done_ends_an_unpunctuated_answer_early(p_done: floa
     assert ReleaseReply(1, released_at) in kinds(run(tm, [Tick(released_at)]))
 
 
+@pytest.mark.parametrize(
+    ("p_stop", "released_at"),
+    [
+        (0.9, 1.4),  # a full stop Whisper is sure of: the short wait
+        (None, 1.4),  # a recogniser that does not tell: the stop counts
+        (0.33, 1.6),  # a stop it guessed ("...and rather self." cut mid-word): no cue, the middle wait
+    ],
+)
+def test_a_full_stop_the_recogniser_only_guessed_is_no_sign_of_an_end(p_stop: float | None, released_at: float) -> None:
+    tm = TurnManager(POLICY)
+    final = TranscriptFinal(1.2, 1, "Unless to be rather cold-hearted and rather self.", p_end=0.3, p_stop=p_stop)
+    run(tm, [SpeechStarted(0.0), SpeechEnded(1.0), final])
+    assert tm.next_deadline() == pytest.approx(released_at)
+
+
 def test_user_goes_on_after_pause_discards_speculation() -> None:
     tm = TurnManager(POLICY)
     acts = run(tm, [

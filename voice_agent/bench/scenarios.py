@@ -181,7 +181,12 @@ async def hesitation_trial(
             # what the endpoint was decided on, for the first reply released
             "first_endpoint": None
             if not released
-            else {"text": released[0].user_text, "p_end": released[0].p_end, "p_done": released[0].p_done},
+            else {
+                "text": released[0].user_text,
+                "p_end": released[0].p_end,
+                "p_done": released[0].p_done,
+                "p_stop": released[0].p_stop,
+            },
         }
     finally:
         await session.close()

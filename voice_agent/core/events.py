@@ -67,7 +67,8 @@ class TranscriptFinal:
 
     `p_end` is the LLM's probability that the user's message ends there, and
     `p_done` the end-of-turn model's from the sound of the voice (each None
-    when no model scored it).
+    when no model scored it); `p_stop` the recogniser's probability of the
+    full stop (or ? or !) that ends `text`, when it wrote one and tells.
     """
 
     t: float
@@ -75,6 +76,7 @@ class TranscriptFinal:
     text: str
     p_end: float | None = None
     p_done: float | None = None
+    p_stop: float | None = None
 
 
 @dataclass(frozen=True)

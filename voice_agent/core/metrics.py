@@ -27,6 +27,7 @@ class TurnTimeline:
     user_text: str = ""
     p_end: float | None = None  # the LLM's end-of-turn probability for user_text
     p_done: float | None = None  # the end-of-turn model's, when it was asked
+    p_stop: float | None = None  # the recogniser's for the final full stop, when it wrote one
     reply_text: str = ""  # what the listener heard
     interrupted: bool = False  # cut off by a barge-in
     voiced_text: str = ""  # when cut off: every clause voiced for the listener so far, heard or not
@@ -53,6 +54,7 @@ class TurnTimeline:
             "user_text": self.user_text,
             "p_end": None if self.p_end is None else round(self.p_end, 4),
             "p_done": None if self.p_done is None else round(self.p_done, 4),
+            "p_stop": None if self.p_stop is None else round(self.p_stop, 4),
             "reply_text": self.reply_text,
             "interrupted": self.interrupted,
             "audio_seconds": round(self.audio_seconds, 3),

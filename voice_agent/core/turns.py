@@ -185,7 +185,7 @@ class TurnManager:
                 # Noise, a cough, a breath: no words, so no turn at all.
                 self._reset_endpointing()
                 return [DiscardReply(self.turn), DropUtterance(), *self._go(State.LISTENING, ev.t)]
-            self._final_text = ev.text
+            self._final_text = self.policy.as_heard(ev.text, ev.p_stop)
             self._p_end = ev.p_end
             self._p_done = ev.p_done
             self._final_known = True

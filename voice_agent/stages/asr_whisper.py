@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.pcm import SAMPLE_RATE
-from .base import ModelMissingError, StageError
+from .base import ModelMissingError, StageError, Transcript, p_stop_of
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,13 @@ class WhisperAsr:
             return ""  # Whisper "hears" words in digital silence: don't ask it
         limit = int((FULL_WINDOW_S - TAIL_PAD_S) * SAMPLE_RATE)
         if len(audio) > limit:
-            parts = [audio[i : i + limit] for i in range(0, len(audio), limit)]
-            return " ".join(t for t in (self.transcribe(p, final) for p in parts) if t)
+            texts = [self.transcribe(audio[i : i + limit], final) for i in range(0, len(audio), limit)]
+            return Transcript(" ".join(t for t in texts if t), p_stop_of(texts[-1]))
         try:
             text = self._decode(audio)
             if looks_looped(text):
-                text = first_cycle(text) or text
+                cut = first_cycle(text)
+                text = Transcript(cut) if cut else text
             for window in RETRY_WINDOWS_S:
                 if not (looks_looped(text) or self._too_long(text, len(audio))):
                     break
@@ -133,7 +134,7 @@ class WhisperAsr:
         # People speak at most ~7 words a second; more means hallucination.
         return len(text.split()) > 4 + 7 * n_samples / SAMPLE_RATE
 
-    def _decode(self, audio: np.ndarray, min_window_s: float = MIN_WINDOW_S) -> str:
+    def _decode(self, audio: np.ndarray, min_window_s: float = MIN_WINDOW_S) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
         window = min(max(min_window_s, duration + TAIL_PAD_S), FULL_WINDOW_S)
         n_frames = int(window * SAMPLE_RATE) // HOP
@@ -151,14 +152,25 @@ class WhisperAsr:
             suppress_blank=True,
             return_no_speech_prob=True,
             return_scores=True,
+            return_logits_vocab=True,  # for the final mark's probability (no slower here)
             repetition_penalty=1.0,
         )[0]
         n_tokens = len(result.sequences_ids[0])
         avg_logprob = result.scores[0] * n_tokens / (n_tokens + 1) if result.scores else 0.0
         if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
-            return ""  # Whisper's own verdict: no speech, and what it decoded is a guess
-        text = self._tokenizer.decode(result.sequences_ids[0]).strip()
-        return _strip_noise_tags(text)
+            return Transcript("")  # Whisper's own verdict: no speech, and what it decoded is a guess
+        ids = result.sequences_ids[0]
+        text = _strip_noise_tags(self._tokenizer.decode(ids).strip())
+        p_stop = None
+        if (
+            ids
+            and text.endswith((".", "?", "!"))
+            and self._tokenizer.decode(ids[-1:]).strip().endswith((".", "?", "!"))
+        ):
+            logits = np.asarray(result.logits[0][len(ids) - 1], dtype=np.float64)
+            z = np.exp(logits - logits.max())
+            p_stop = float(z[ids[-1]] / z.sum())
+        return Transcript(text, p_stop)
 
 
 def _strip_noise_tags(text: str) -> str:

@@ -36,11 +36,30 @@ class Vad(Protocol):
         ...
 
 
+class Transcript(str):
+    """A transcript that knows how sure the recogniser was of the full stop, question or exclamation mark it ends on."""
+
+    p_stop: float | None  # None: it ends on no such mark, or the recogniser does not tell
+
+    def __new__(cls, text: str, p_stop: float | None = None) -> Transcript:
+        """`text`, with `p_stop` the recogniser's probability of its final mark."""
+        obj = super().__new__(cls, text)
+        obj.p_stop = p_stop
+        return obj
+
+
+def p_stop_of(text: str) -> float | None:
+    """The recogniser's probability of the mark that ends `text`, if it is a Transcript that has one."""
+    return getattr(text, "p_stop", None)
+
+
 class Asr(Protocol):
     """Speech to text on a whole utterance (called again as it grows)."""
 
     def transcribe(self, audio: np.ndarray, final: bool) -> str:
-        """Transcribe float32 16 kHz mono audio; `final` asks for the best effort."""
+        """Transcribe float32 16 kHz mono audio; `final` asks for the best effort.
+
+        A backend may return a `Transcript` to tell how sure it is of the final full stop."""
         ...
 
 
