@@ -201,7 +201,8 @@ class ReplyPipeline:
             if self.turns.policy.speculative and self.config.llm_endpointing:
                 messages = self._messages(text)
                 await self._prefill_finished()
-                voice = self._start_voice_done(job, audio, self.turns.policy.as_heard(text, p_stop))
+                heard = self.turns.policy.as_heard(text, p_stop)  # as the endpoint will read it
+                voice = self._start_voice_done(job, audio, heard)
                 try:
                     p_end = await self._end_of_turn(messages)
                     job.timeline.p_end = p_end
@@ -211,7 +212,7 @@ class ReplyPipeline:
                     if voice is not None:  # it runs on in its thread; nobody will read it
                         voice.add_done_callback(_ignore_result)
                     raise
-                p_done = await self._voice_done(job, voice, self.turns.policy.as_heard(text, p_stop), p_end)
+                p_done = await self._voice_done(job, voice, heard, p_end)
                 job.timeline.mark("turn_scored", self.clock())
         self._handle(ev.TranscriptFinal(self.clock(), job.turn, text, p_end, p_done, p_stop))
         return text

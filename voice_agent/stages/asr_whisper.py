@@ -31,6 +31,7 @@ HOP = 160  # mel hop length in samples: 100 frames per second
 # clips a 10 s window looped 6 times, 15 s 3 times, 20 s never; 20 s costs
 # ~0.6 of 30 s (~240 against ~390 ms here).
 RETRY_WINDOWS_S = (20.0, FULL_WINDOW_S)
+_STOPS = (".", "?", "!")  # the marks whose probability a Transcript carries
 
 
 def looks_looped(text: str) -> bool:
@@ -162,11 +163,7 @@ class WhisperAsr:
         ids = result.sequences_ids[0]
         text = _strip_noise_tags(self._tokenizer.decode(ids).strip())
         p_stop = None
-        if (
-            ids
-            and text.endswith((".", "?", "!"))
-            and self._tokenizer.decode(ids[-1:]).strip().endswith((".", "?", "!"))
-        ):
+        if ids and text.endswith(_STOPS) and self._tokenizer.decode(ids[-1:]).strip().endswith(_STOPS):
             logits = np.asarray(result.logits[0][len(ids) - 1], dtype=np.float64)
             z = np.exp(logits - logits.max())
             p_stop = float(z[ids[-1]] / z.sum())
